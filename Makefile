@@ -1,0 +1,43 @@
+# BRAIN: `make demo` and `make test` are the quick start; both install first.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
+RUN := $(UV) run --frozen --no-sync
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bench lint clean help
+
+help:
+	@echo "make demo   - install, then run BRAIN's main job end to end on embedded defaults"
+	@echo "make test   - install, then run the whole test suite"
+	@echo "make bench  - install, then run the benchmarks (results go to BENCHMARKS.md by hand)"
+	@echo "make lint   - ruff and mypy"
+
+# Installs uv (pinned) if missing, then the locked environment into .venv.
+install: .venv/.brain-installed
+
+.venv/.brain-installed: uv.lock pyproject.toml $(wildcard */pyproject.toml)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+demo: install
+	$(RUN) brain demo
+
+test: install
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(RUN) pytest -m "not slow and not integration" $(PYTEST_ARGS)
+
+bench: install
+	$(RUN) python -m benchmarks
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check brain_core || true
+	$(RUN) mypy brain_core
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from brain_core.cli import main
+
+main()
