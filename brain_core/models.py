@@ -59,6 +59,7 @@ def phase_range(phase: str) -> tuple[int, int]:
 
 def check_item(phase: str, value: int, field: str = "value") -> int:
     """Raise if ``value`` is outside the range of ``phase`` (1-31, 1-12, 1900-2100)."""
+    phase = str(Phase(phase)) if phase in PHASES else phase
     low, high = phase_range(phase)
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InvalidInputError(
