@@ -146,3 +146,106 @@ def _parse_header(raw: memoryview) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise CodecError("header: expected a JSON object.", field="header")
     return header
+
+
+# --- Named arrays (features, epochs) and batches -----------------------------------
+#
+# The same framing for anything that is "some JSON metadata plus numeric arrays", such
+# as the transform service's epoch sets:
+#
+#     0   8  magic b"BRAINARR"
+#     8   2  codec version (1)
+#     10  2  flags (0)
+#     12  4  header length H
+#     16  8  data length D
+#     24  4  CRC-32 of header + data
+#     28  H  header JSON: {"meta": {...}, "arrays": [{"name", "dtype", "shape"}, ...]}
+#     28+H D the arrays' bytes, one after the other, C order, little-endian
+#
+# A batch is a sequence of frames, each prefixed by its length (u64 little-endian).
+
+ARRAYS_MEDIA_TYPE = "application/vnd.brain.arrays.v1"
+BATCH_MEDIA_TYPE = "application/vnd.brain.batch.v1"
+ARRAYS_MAGIC = b"BRAINARR"
+_ALLOWED_DTYPES = {"<f4", "<f8", "<i8", "<i4", "|u1", "|b1"}
+
+
+def encode_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """Encode JSON-ready ``meta`` and named numeric ``arrays`` into one frame."""
+    specs, blobs = [], []
+    for name, array in arrays.items():
+        array = np.ascontiguousarray(array)
+        dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+        code = dtype.str
+        if code not in _ALLOWED_DTYPES:
+            raise CodecError(f"array {name!r}: dtype {code} cannot be encoded.", field=name)
+        specs.append({"name": name, "dtype": code, "shape": list(array.shape)})
+        blobs.append(array.astype(code, copy=False).tobytes(order="C"))
+    header = json.dumps({"meta": meta, "arrays": specs}, separators=(",", ":")).encode()
+    data = b"".join(blobs)
+    crc = zlib.crc32(data, zlib.crc32(header))
+    return b"".join((_PREFIX.pack(ARRAYS_MAGIC, CODEC_VERSION, 0, len(header), len(data), crc),
+                     header, data))
+
+
+def decode_arrays(payload: bytes | bytearray | memoryview, *,
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[dict[str, Any],
+                                                               dict[str, np.ndarray]]:
+    """Decode a frame made by :func:`encode_arrays` into ``(meta, arrays)``."""
+    view = memoryview(payload)
+    if len(view) > max_bytes:
+        raise CodecError(f"Payload is {len(view)} bytes, above the limit of {max_bytes}.")
+    if len(view) < _PREFIX.size:
+        raise CodecError("Arrays payload is truncated.", field="body")
+    magic, version, flags, header_len, data_len, crc = _PREFIX.unpack_from(view)
+    if magic != ARRAYS_MAGIC or version != CODEC_VERSION or flags != 0:
+        raise CodecError("Not a BRAIN arrays payload of a supported version.", field="body")
+    if header_len > MAX_HEADER_BYTES or len(view) != _PREFIX.size + header_len + data_len:
+        raise CodecError("Arrays payload is truncated or has a bad length.", field="body")
+    body = view[_PREFIX.size:]
+    if zlib.crc32(body) != crc:
+        raise CodecError("Arrays payload is corrupt: checksum mismatch.", field="body")
+    header = _parse_header(body[:header_len])
+    arrays: dict[str, np.ndarray] = {}
+    offset = header_len
+    try:
+        for spec in header["arrays"]:
+            if spec["dtype"] not in _ALLOWED_DTYPES:
+                raise CodecError(f"array {spec['name']!r}: dtype {spec['dtype']} refused.")
+            dtype = np.dtype(spec["dtype"])
+            count = int(np.prod(spec["shape"], dtype=np.int64))
+            size = count * dtype.itemsize
+            if count < 0 or offset + size > len(body):
+                raise CodecError(f"array {spec['name']!r} runs past the payload.")
+            arrays[spec["name"]] = np.frombuffer(body[offset:offset + size], dtype=dtype) \
+                .reshape(spec["shape"]).copy()
+            offset += size
+        meta = header["meta"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CodecError(f"Arrays header is malformed ({err}).", field="header") from None
+    if offset != len(body):
+        raise CodecError("Arrays payload has bytes no array accounts for.", field="body")
+    return meta, arrays
+
+
+def pack_frames(frames: list[bytes]) -> bytes:
+    """Concatenate frames, each prefixed by its u64 length (a batch)."""
+    return b"".join(struct.pack("<Q", len(f)) + f for f in frames)
+
+
+def unpack_frames(payload: bytes | bytearray | memoryview, *, max_frames: int = 10_000) -> list[
+        memoryview]:
+    """Split a batch made by :func:`pack_frames`."""
+    view, frames, offset = memoryview(payload), [], 0
+    while offset < len(view):
+        if offset + 8 > len(view):
+            raise CodecError("Batch is truncated inside a frame length.", field="body")
+        (size,) = struct.unpack_from("<Q", view, offset)
+        offset += 8
+        if offset + size > len(view):
+            raise CodecError(f"Batch frame {len(frames)} is truncated.", field="body")
+        frames.append(view[offset:offset + size])
+        offset += size
+        if len(frames) > max_frames:
+            raise CodecError(f"Batch holds more than {max_frames} frames.", field="body")
+    return frames

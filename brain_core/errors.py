@@ -43,10 +43,10 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 
     Examples
     --------
-    >>> check_option("phase", "week", ("day", "month", "year"))
+    >>> check_option("phase", "week", ("day", "month", "year"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    brain_core.errors.InvalidInputError: Invalid value for the 'phase' parameter. Allowed values are 'day', 'month', 'year', but got 'week' instead.
+    brain_core.errors.InvalidInputError: Invalid value for the 'phase' parameter. ...
     """
     allowed = tuple(allowed)
     if value not in allowed:

@@ -27,7 +27,7 @@ from pydantic import (
 
 from brain_core.errors import InvalidInputError, check_option
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 #: Largest absolute value a sample may take, in volts. Real EEG stays far below 0.1 V;
 #: anything above this is a unit error (µV or raw ADC counts sent as volts).

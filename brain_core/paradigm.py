@@ -75,16 +75,16 @@ class Schedule:
 
 def item_order(items: Sequence[int], repetitions: int, rng: np.random.Generator) -> np.ndarray:
     """Randomized blocks of ``items``, no item twice in a row across block borders."""
-    items = np.asarray(items)
-    if len(items) < 2 and repetitions > 1:
+    pool = np.asarray(items)
+    if len(pool) < 2 and repetitions > 1:
         raise InvalidInputError(
             "Invalid paradigm: a single item cannot be repeated without showing it twice "
             "in a row; give at least 2 items.",
             field="items",
         )
-    blocks = []
+    blocks: list[np.ndarray] = []
     for _ in range(repetitions):
-        block = rng.permutation(items)
+        block = rng.permutation(pool)
         if blocks and block[0] == blocks[-1][-1]:
             # Swap the repeat with a random later position: still a uniform-ish shuffle.
             j = rng.integers(1, len(block))

@@ -157,3 +157,27 @@ def test_oversized_header_is_refused_before_parsing():
 def test_session_id_survives(make_recording):
     rec = make_recording()
     assert decode_recording(encode_recording(rec)).session_id == uuid.UUID(int=1)
+
+
+def test_arrays_round_trip_and_refusals():
+    from brain_core.codec import decode_arrays, encode_arrays, pack_frames, unpack_frames
+
+    arrays = {"data": np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+              "items": np.array([3, 1], dtype=np.int64),
+              "empty": np.zeros((0, 5), dtype=np.float32)}
+    payload = encode_arrays({"phase": "day", "n": 2}, arrays)
+    meta, back = decode_arrays(payload)
+    assert meta == {"phase": "day", "n": 2}
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(back[name], array)
+        assert back[name].dtype == array.dtype
+    with pytest.raises(CodecError, match="checksum"):
+        decode_arrays(payload[:-1] + bytes([payload[-1] ^ 1]))
+    with pytest.raises(CodecError, match="truncated"):
+        decode_arrays(payload[:-4])
+    with pytest.raises(CodecError, match="cannot be encoded"):
+        encode_arrays({}, {"x": np.array(["a"])})
+    frames = [payload, b"", b"abc"]
+    assert [bytes(f) for f in unpack_frames(pack_frames(frames))] == frames
+    with pytest.raises(CodecError, match="truncated"):
+        unpack_frames(pack_frames(frames)[:-1])

@@ -1,0 +1,1 @@
+"""BRAIN's inference service: the MLflow champion, served over HTTP, swapped in live."""

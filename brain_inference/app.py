@@ -1,0 +1,108 @@
+"""The inference service's HTTP API: a recording in, a PhasePrediction out."""
+
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from brain_core import __version__
+from brain_core.codec import MEDIA_TYPE, decode_recording
+from brain_core.errors import CodecError, DependencyError, InvalidInputError
+from brain_core.models import PhasePrediction
+from brain_inference.config import Settings
+from brain_inference.registry import ChampionHolder, LoadedModel
+from brain_transform_service.client import TransformClient
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def create_app(settings: Settings | None = None, *, holder: ChampionHolder | None = None
+               ) -> FastAPI:
+    """Build the app; the registry poller starts with the app and stops with it."""
+    settings = settings or Settings()  # type: ignore[call-arg]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        champion = holder or ChampionHolder(settings.tracking_uri, settings.model_name,
+                                            settings.alias, settings.poll_interval_s)
+        await run_in_threadpool(champion.poll_once)  # serve at once if a champion exists
+        champion.start()
+        app.state.champion = champion
+        app.state.transform = TransformClient(settings.transform_url,
+                                              settings.transform_timeout_s)
+        yield
+        champion.stop()
+        app.state.transform.close()
+
+    app = FastAPI(title="BRAIN inference", version=__version__, lifespan=lifespan,
+                  summary="Predicts a phase's item probabilities with the MLflow champion.")
+
+    @app.exception_handler(InvalidInputError)
+    async def _invalid(request: Request, err: InvalidInputError) -> JSONResponse:
+        too_big = isinstance(err, CodecError) and "above the limit" in str(err)
+        return JSONResponse(status_code=413 if too_big else 422,
+                            content={"detail": str(err), "field": err.field})
+
+    @app.exception_handler(DependencyError)
+    async def _dependency(request: Request, err: DependencyError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(err), "field": None})
+
+    @app.get("/health")
+    def health(request: Request) -> dict[str, Any]:
+        """Which model is served, and whether the last registry poll or load failed."""
+        return {"version": __version__, **request.app.state.champion.health()}
+
+    @app.post("/v1/predict", response_model=PhasePrediction,
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {MEDIA_TYPE: _BINARY}}},
+              responses={413: {"description": "too large"},
+                         422: {"description": "invalid recording, or it does not fit the model"},
+                         503: {"description": "no model yet, or the transform service is down"}})
+    async def predict(request: Request) -> PhasePrediction:
+        """Predict one phase (binary recording) with the current champion."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type != MEDIA_TYPE:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                f"Content-Type must be {MEDIA_TYPE}, got {content_type!r}.")
+        payload = await _read_limited(request, settings.max_upload_bytes)
+        served: LoadedModel | None = request.app.state.champion.current
+        if served is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                "No champion model is registered yet.")
+        return await run_in_threadpool(_predict, request.app, served, payload,
+                                       settings.max_upload_bytes)
+
+    return app
+
+
+def _predict(app: FastAPI, served: LoadedModel, payload: bytes, limit: int) -> PhasePrediction:
+    recording = decode_recording(payload, max_bytes=limit)
+    model = served.model
+    missing = [ch for ch in model.ch_names_ if ch not in recording.ch_names]
+    if missing:
+        raise InvalidInputError(
+            f"The recording lacks channel(s) {missing} that model version {served.version} "
+            f"needs (it expects {list(model.ch_names_)}; got {list(recording.ch_names)}).",
+            field="ch_names")
+    # The transform keeps only the model's channels, in its order, at its rate.
+    config = model.transform_config.model_copy(update={"ch_names": tuple(model.ch_names_)})
+    epochs = app.state.transform.transform(payload, config)
+    prediction = model.predict_phase(epochs, items=recording.paradigm.items,
+                                     session_id=recording.session_id)
+    return prediction.model_copy(update={"model_name": served.name,
+                                         "model_version": served.version})
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                f"Upload is above the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
