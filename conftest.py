@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from brain_core.devices import CROWN_CH_NAMES
 from brain_core.models import Device, Recording
 from brain_core.paradigm import make_paradigm, make_schedule
+from brain_core.testing import Server, free_port
 
 
 @pytest.fixture
@@ -52,55 +48,6 @@ def make_recording():
 
 # --- Real servers for integration tests ---------------------------------------------
 
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A child process serving HTTP on 127.0.0.1, stopped (and reaped) on close."""
-
-    def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str],
-                 log_dir: Path, health: str = "/health", timeout_s: float = 60.0) -> None:
-        self.name, self.port = name, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_dir / f"{name}-{port}.log"
-        self._argv, self._env, self._health, self._timeout_s = argv, env, health, timeout_s
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(self._argv, env={**os.environ, **self._env},
-                                     stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + self._timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); see "
-                                   f"{self.log_path}:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + self._health, timeout=2).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not answer {self._health} within "
-                           f"{self._timeout_s} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, 15)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -62,23 +62,15 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Entry point of the ``brain`` script: BrainError becomes a message and exit code 2."""
+    """Entry point of the ``brain`` script: a BrainError becomes a message and exit code 2.
+
+    Typer handles usage errors, ``--help`` and exit codes itself (standalone mode); only
+    BRAIN's own errors, which a user can cause with a bad file or value, are turned into a
+    one-line message instead of a traceback.
+    """
     app = build_app()
     try:
-        result = app(standalone_mode=False)
+        app()
     except BrainError as err:
         typer.secho(f"Error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as err:  # click's usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
-    sys.exit(result if isinstance(result, int) else 0)

@@ -16,6 +16,7 @@ from brain_core.models import PhasePrediction
 from brain_inference.config import Settings
 from brain_inference.registry import ChampionHolder, LoadedModel
 from brain_transform_service.client import TransformClient
+from brain_transform_service.transform import TransformConfig
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
@@ -89,7 +90,8 @@ def _predict(app: FastAPI, served: LoadedModel, payload: bytes, limit: int) -> P
             f"needs (it expects {list(model.ch_names_)}; got {list(recording.ch_names)}).",
             field="ch_names")
     # The transform keeps only the model's channels, in its order, at its rate.
-    config = model.transform_config.model_copy(update={"ch_names": tuple(model.ch_names_)})
+    config = (model.transform_config or TransformConfig()).model_copy(
+        update={"ch_names": tuple(model.ch_names_)})
     epochs = app.state.transform.transform(payload, config)
     prediction = model.predict_phase(epochs, items=recording.paradigm.items,
                                      session_id=recording.session_id)

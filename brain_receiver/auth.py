@@ -6,6 +6,8 @@ appear there; ``brain receiver add-collector`` makes a line.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 import threading
@@ -60,6 +62,11 @@ class CredentialStore:
         self._from_file: dict[str, str] = {}
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
+        # argon2 is slow on purpose (~50 ms); a collector uploads many phases. After one
+        # successful verification, remember a keyed HMAC of the password (never the
+        # password) next to the hash it matched, and compare HMACs in constant time.
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[str, tuple[str, bytes]] = {}
         self._reload()
 
     @property
@@ -86,14 +93,23 @@ class CredentialStore:
             return
         with self._lock:
             self._from_file, self._stamp = entries, stamp
+            self._verified.clear()
         log.info("loaded %d collector credential(s) from %s", len(entries), self._path)
 
     def verify(self, collector: str, password: str) -> bool:
         """True when ``collector`` exists and ``password`` matches, in constant time."""
         self._reload()
+        digest = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
         with self._lock:
             hashed = self._from_file.get(collector) or self._inline.get(collector)
+            cached = self._verified.get(collector)
+        if hashed is not None and cached is not None and cached[0] == hashed:
+            return hmac.compare_digest(cached[1], digest)
         try:
-            return _HASHER.verify(hashed or _DUMMY_HASH, password) and hashed is not None
+            ok = _HASHER.verify(hashed or _DUMMY_HASH, password) and hashed is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        if ok:
+            with self._lock:
+                self._verified[collector] = (hashed, digest)
+        return ok

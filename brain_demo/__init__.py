@@ -1,0 +1,1 @@
+"""BRAIN's end-to-end demo on embedded defaults (local processes, sqlite, local folders)."""
