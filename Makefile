@@ -5,7 +5,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint clean help
+.PHONY: install system-deps demo test test-fast bench lint clean help
 
 help:
 	@echo "make demo   - install, then run BRAIN's main job end to end on embedded defaults"
@@ -22,10 +22,22 @@ install: .venv/.brain-installed
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
+# Debian's chromium drives the collector's browser test (Playwright uses it; it never
+# downloads a browser of its own).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "warning: /usr/bin/chromium is missing; install Debian's chromium for the browser tests" >&2; \
+		fi; \
+	fi
+
 demo: install
 	$(RUN) brain demo
 
-test: install
+test: install system-deps
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: install
