@@ -8,6 +8,7 @@ search) builds on the same registry functions.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -133,8 +134,9 @@ def train_and_register(train: LabelledDataset, evaluation: LabelledDataset, *,
         if champion_score is not None:
             mlflow.log_metric("champion_eval_auc_same_data", champion_score)
         info = log_p300_model(model, train.phases[0].epochs.data)
-    version = register_version(info.model_uri, name, score=metrics[PROMOTION_METRIC],
-                               metric=PROMOTION_METRIC)
+    version = register_version(
+        info.model_uri, name, score=metrics[PROMOTION_METRIC], metric=PROMOTION_METRIC,
+        tags={"brain.config": json.dumps({"estimator": estimator, "estimator_params": {}})})
     promotion = promote(name, str(version.version), metrics[PROMOTION_METRIC], champion_score,
                         force=force_champion)
     return TrainResult(run_id=run.info.run_id, version=str(version.version), metrics=metrics,

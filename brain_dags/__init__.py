@@ -1,0 +1,1 @@
+"""BRAIN's Airflow DAGs (files in ``brain_dags/dags/``) and the task functions they call."""

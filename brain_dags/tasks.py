@@ -1,0 +1,76 @@
+"""What the DAGs' tasks do; the DAG files only wire these together.
+
+Every function reads its settings from the environment (the services' own prefixes:
+``BRAIN_PIPELINE_``, ``BRAIN_DATA_``, ``BRAIN_TRAIN_``), is idempotent, and returns a small
+JSON-ready summary (an XCom).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def pending_work() -> dict[str, Any]:
+    """Raw recordings without features, and featured recordings whose label has come."""
+    from uuid import UUID
+
+    from brain_data.features import read_watermark
+    from brain_data.raw import committed_labels, raw_repository
+    from brain_transformer_pipeline.config import Settings
+    from brain_transformer_pipeline.pipeline import pending_recordings
+
+    settings = Settings()
+    pending = pending_recordings(settings)
+    raw = raw_repository(settings.raw_repo if not settings.raw_git_url
+                         else settings.raw_clone_dir)
+    labels = committed_labels(raw) if raw.exists() and raw.head() else {}
+    watermark = read_watermark(settings.feature_repo) if settings.feature_repo.exists() \
+        else None
+    unlabelled = [] if watermark is None else [
+        key for key, entry in watermark.recordings.items()
+        if not entry.labelled and UUID(key.split("/")[0]) in labels]
+    return {"pending": len(pending), "newly_labelled": len(unlabelled)}
+
+
+def has_new_data() -> bool:
+    """The short-circuit of brain_etl: anything to transform or relabel?"""
+    work = pending_work()
+    log.info("%d raw recording(s) without features, %d newly labelled", work["pending"],
+             work["newly_labelled"])
+    return work["pending"] + work["newly_labelled"] > 0
+
+
+def transform_new() -> dict[str, Any]:
+    """Run the transformer pipeline over what is new (a no-op when nothing is)."""
+    from brain_transformer_pipeline.config import Settings
+    from brain_transformer_pipeline.pipeline import run_pipeline
+
+    report = run_pipeline(Settings(), progress=False)
+    summary = {"raw_revision": report.raw_revision, "transformed": len(report.transformed),
+               "relabelled": len(report.relabelled), "failed": len(report.failed),
+               "commits": len(report.commits), "epochs": report.epochs}
+    log.info("pipeline: %s", summary)
+    return summary
+
+
+def train() -> dict[str, Any]:
+    """Train on the feature store, register, promote if better (brain_model.job)."""
+    from brain_data.features import feature_repository
+    from brain_model.job import TrainSettings, dataset_from_features, run_training
+    from brain_transformer_pipeline.config import Settings as PipelineSettings
+    from brain_transformer_pipeline.features import load_features
+
+    store = PipelineSettings().feature_repo
+    frame = load_features(store, labelled_only=True)
+    if frame.empty:
+        return {"status": "no_labelled_features"}
+    revision = feature_repository(store).head()
+    dataset = dataset_from_features(frame, source=f"feature store {store}@{revision}")
+    outcome = run_training(dataset, TrainSettings(), dataset_version=revision)
+    log.info("training: %s (%s)", outcome.status, outcome.message)
+    return {"status": outcome.status, "message": outcome.message,
+            "version": outcome.version, "auc": outcome.metrics.get("auc"),
+            "dataset_version": revision}
