@@ -30,10 +30,10 @@ class Server:
         self.start()
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(self._argv, env={**os.environ, **self._env},
-                                     stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(self._argv, env={**os.environ, **self._env},
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         deadline = time.monotonic() + self._timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

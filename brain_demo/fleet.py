@@ -107,12 +107,12 @@ class Fleet:
         (self.workdir / "receiver-credentials").chmod(0o600)
         procfile = self.workdir / "Procfile"
         procfile.write_text(self._procfile())
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for honcho's lifetime
         honcho = str(Path(sys.executable).with_name("honcho"))
-        self._proc = subprocess.Popen(
-            [honcho, "-f", str(procfile), "-d", str(self.workdir), "--no-colour", "start"],
-            env={**os.environ, **self._env()}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.log_path, "ab") as log:  # honcho keeps its own descriptor
+            self._proc = subprocess.Popen(
+                [honcho, "-f", str(procfile), "-d", str(self.workdir), "--no-colour", "start"],
+                env={**os.environ, **self._env()}, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         pending = dict(self.ports)
         while pending and time.monotonic() < deadline:
