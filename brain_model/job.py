@@ -167,7 +167,9 @@ def run_training(dataset: LabelledDataset, settings: TrainSettings, *,
             mlflow.log_artifact(str(Path(tmp) / "evaluation.json"), artifact_path="evaluation")
         info = log_p300_model(model, dataset.phases[0].epochs.data)
     version = register_version(info.model_uri, settings.model_name, score=metrics["auc"],
-                               metric="auc", tags={"brain.config": json.dumps(best)})
+                               metric="auc",
+                               tags={"brain.config": json.dumps(best),
+                                     "brain.dataset_version": dataset_version or "unknown"})
     decision = promote(settings.model_name, str(version.version), metrics["auc"],
                        champion_score)
     status = "promoted" if decision.promoted else "kept_champion"
