@@ -49,6 +49,13 @@ class Settings(BrainSettings):
         None, gt=0, description="give up waiting for a repository's writer lock after "
         "this many seconds (unset: wait as long as needed)")
 
+    airflow_url: str | None = Field(
+        None, description="Airflow's API server (e.g. http://airflow-apiserver:8080): new "
+        "raw data then starts brain_etl at once instead of at the next hourly run")
+    airflow_username: str | None = Field(
+        None, description="Airflow user for asset events; its password comes from "
+        "BRAIN_DATA_AIRFLOW_PASSWORD or BRAIN_DATA_AIRFLOW_PASSWORD_FILE")
+
     @property
     def incoming(self) -> Path:
         return self.spool_dir / "incoming"

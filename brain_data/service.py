@@ -23,10 +23,15 @@ log = logging.getLogger(__name__)
 
 def drain(settings: Settings, stop: threading.Event | None = None) -> list[IngestReport]:
     """Ingest batches until the spool holds nothing more to take (or ``stop`` is set)."""
+    from brain_data.airflow_notify import AirflowNotifier
+
+    notifier = AirflowNotifier(settings.airflow_url, settings.airflow_username)
     reports = []
     while stop is None or not stop.is_set():
         report = ingest_once(settings)
         reports.append(report)
+        if report.commit and (report.recordings or report.labels):
+            notifier.raw_changed(report.commit)
         if report.remaining == 0:
             break
     return reports
