@@ -27,7 +27,8 @@ from brain_core.errors import DependencyError
 from brain_receiver.auth import hash_password
 
 #: DESIGN.md's ports; a busy one is replaced by a free one.
-DEFAULT_PORTS = {"mlflow": 5000, "transform": 8001, "inference": 8002, "receiver": 8000}
+DEFAULT_PORTS = {"mlflow": 5000, "transform": 8001, "inference": 8002, "receiver": 8000,
+                 "drift": 8003}
 
 
 def _port_free(port: int) -> bool:
@@ -69,6 +70,18 @@ class Fleet:
     def log_path(self) -> Path:
         return self.workdir / "fleet.log"
 
+    @property
+    def raw_repo(self) -> Path:
+        return self.workdir / "data" / "raw"
+
+    @property
+    def feature_repo(self) -> Path:
+        return self.workdir / "data" / "features"
+
+    @property
+    def drift_reports(self) -> Path:
+        return self.workdir / "drift"
+
     def _procfile(self) -> str:
         python = shlex.quote(sys.executable)
         mlflow = shlex.quote(str(Path(sys.executable).with_name("mlflow")))
@@ -80,6 +93,8 @@ class Fleet:
             f"transform: {python} -m brain_transform_service",
             f"inference: {python} -m brain_inference",
             f"receiver: {python} -m brain_receiver",
+            f"drift: {python} -m brain_drift",
+            f"data: {python} -m brain_data",
         ]) + "\n"
 
     def _env(self) -> dict[str, str]:
@@ -95,6 +110,25 @@ class Fleet:
             "BRAIN_RECEIVER_STATE_DIR": str(self.workdir / "receiver-state"),
             "BRAIN_RECEIVER_CREDENTIALS_FILE": str(self.workdir / "receiver-credentials"),
             "BRAIN_RECEIVER_INFERENCE_URL": self.url("inference"),
+            "BRAIN_RECEIVER_DRIFT_URL": self.url("drift"),
+            "BRAIN_DRIFT_PORT": str(self.ports["drift"]),
+            "BRAIN_DRIFT_REPORTS_DIR": str(self.drift_reports),
+            **self.data_env(),
+        }
+
+    def data_env(self) -> dict[str, str]:
+        """Where brain_data and the pipeline keep the repositories and their remotes."""
+        remote = self.workdir / "dvc-remote"
+        return {
+            "BRAIN_DATA_SPOOL_DIR": str(self.spool_dir),
+            "BRAIN_DATA_RAW_REPO": str(self.raw_repo),
+            "BRAIN_DATA_FEATURE_REPO": str(self.feature_repo),
+            "BRAIN_DATA_RAW_REMOTE": str(remote / "raw"),
+            "BRAIN_DATA_FEATURE_REMOTE": str(remote / "features"),
+            "BRAIN_DATA_RESCAN_INTERVAL_S": "5",
+            "BRAIN_PIPELINE_RAW_REPO": str(self.raw_repo),
+            "BRAIN_PIPELINE_FEATURE_REPO": str(self.feature_repo),
+            "BRAIN_PIPELINE_TRANSFORM_URL": self.url("transform"),
         }
 
     def start(self, timeout_s: float = 180.0) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import warnings
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -30,39 +29,27 @@ SCORE_TAG = "brain.evaluation_score"
 SCORE_METRIC_TAG = "brain.evaluation_metric"
 
 
-def _define_pyfunc() -> type:
-    # MLflow warns about predict's type hints whether or not there are any; the input is
-    # an ndarray of epochs, which its hint validation does not cover. Described by the
-    # signature instead.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*Type hint", category=UserWarning)
+class P300Pyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc around a pickled P300Model."""
 
-        class P300Pyfunc(mlflow.pyfunc.PythonModel):
-            """MLflow pyfunc around a pickled P300Model."""
+    # The input is an ndarray of epochs, which MLflow's type-hint validation does not
+    # cover (it warns either way); the logged signature describes it instead.
+    _skip_type_hint_validation = True
+    model: Any = None
 
-            model: Any = None
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts["p300_model"], "rb") as handle:
+            self.model = pickle.load(handle)  # noqa: S301 - our own registry's artifact
 
-            # No type hints on predict: MLflow would try to validate inputs against them.
-            def load_context(self, context):  # noqa: ANN001
-                with open(context.artifacts["p300_model"], "rb") as handle:
-                    self.model = pickle.load(handle)  # noqa: S301 - our own registry's artifact
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> np.ndarray:
+        """Per-epoch log-likelihood ratio (probe vs irrelevant) of epochs in volts."""
+        from brain_model.estimators import epoch_scores
 
-            def predict(self, context, model_input, params=None):  # noqa: ANN001
-                """Per-epoch log-likelihood ratio (probe vs irrelevant) of epochs in volts."""
-                from brain_model.estimators import epoch_scores
-
-                data = np.asarray(model_input, dtype=np.float32)
-                if data.ndim != 3:
-                    raise ValueError("expected epochs (n_epochs, n_channels, n_times), got "
-                                     f"{data.shape}")
-                return self.model.calibration_.llr(epoch_scores(self.model.estimator_, data))
-
-    P300Pyfunc.__module__ = __name__
-    return P300Pyfunc
-
-
-P300Pyfunc = _define_pyfunc()
+        data = np.asarray(model_input, dtype=np.float32)
+        if data.ndim != 3:
+            raise ValueError("expected epochs (n_epochs, n_channels, n_times), got "
+                             f"{data.shape}")
+        return self.model.calibration_.llr(epoch_scores(self.model.estimator_, data))
 
 
 def _requirements() -> list[str]:

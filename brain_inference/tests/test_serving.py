@@ -81,7 +81,7 @@ def test_an_unseen_subject_gets_the_right_birthdate(fleet):
 
     birthdate = combine_birthdate(*(PhasePrediction.model_validate(predictions[p])
                                     for p in ("day", "month", "year")))
-    assert birthdate.birthdate == truth
+    assert birthdate.date == truth
     spooled = sorted(p.name for p in (fleet["root"] / "spool" / "incoming").iterdir())
     assert spooled == sorted(f"{label.session_id}_{p}.brainrec" for p in ("day", "month", "year"))
 
