@@ -5,13 +5,14 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo test test-fast bench lint clean help
+.PHONY: install system-deps demo collector test test-fast bench lint clean help
 
 help:
 	@echo "make demo   - install, then run BRAIN's main job end to end on embedded defaults"
 	@echo "make test   - install, then run the whole test suite"
 	@echo "make bench  - install, then run the benchmarks (results go to BENCHMARKS.md by hand)"
 	@echo "make lint   - ruff and mypy"
+	@echo "make collector - the Streamlit collector against a local fleet (simulated subject)"
 
 # Installs uv (pinned) if missing, then the locked environment into .venv.
 install: .venv/.brain-installed
@@ -36,6 +37,10 @@ system-deps:
 
 demo: install
 	$(RUN) brain demo
+
+# The Streamlit collector against a local fleet, with a simulated subject.
+collector: install
+	$(RUN) brain demo-collector
 
 test: install system-deps
 	$(RUN) pytest $(PYTEST_ARGS)

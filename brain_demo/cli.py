@@ -39,3 +39,28 @@ def register(app: typer.Typer) -> None:
                 prefix=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-", dir="demo-output")).resolve()
         run_demo(workdir, n_subjects=subjects, preset=preset, repetitions=repetitions,
                  years=(start_year, end_year), seed=seed)
+
+    @app.command("demo-collector")
+    def demo_collector(
+        port: int = typer.Option(8501, help="Port of the collector page."),
+        board: str = typer.Option(
+            "emulator", help="emulator (a simulated subject through BrainFlow's Crown "
+                             "driver), synthetic, or crown (a real headset)."),
+        workdir: Path = typer.Option(None, help="Where the fleet keeps its data."),
+    ) -> None:
+        """Try the experiment by hand: the collector page against a local fleet.
+
+        Starts the fleet, trains a quick champion on simulated subjects, then serves the
+        Streamlit collector on http://localhost:8501 with a simulated subject. Ctrl-C
+        stops everything.
+
+        Example: brain demo-collector
+        """
+        from brain_demo.collector import run_collector
+
+        if workdir is None:
+            Path("demo-output").mkdir(exist_ok=True)
+            workdir = Path(tempfile.mkdtemp(
+                prefix=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-collector-",
+                dir="demo-output")).resolve()
+        raise typer.Exit(run_collector(workdir, port=port, board=board))
