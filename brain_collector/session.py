@@ -381,7 +381,7 @@ class CollectorSession:
         predictions = self.predictions()
         if any(p not in predictions for p in PHASES):
             return None
-        from brain_model.scoring import combine_birthdate
+        from brain_core.birthdate import combine_birthdate
 
         return combine_birthdate(predictions["day"], predictions["month"], predictions["year"])
 

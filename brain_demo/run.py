@@ -199,7 +199,7 @@ def _drift_status(fleet: Fleet) -> str:
 
 def _report(console: Console, truth: date, predictions: dict[str, PhasePrediction],
             version: str) -> Any:
-    from brain_model.scoring import combine_birthdate
+    from brain_core.birthdate import combine_birthdate
 
     table = Table(title=f"New subject, model version {version}")
     for column in ("phase", "predicted", "true", "p(predicted)", "confidence", "call"):
