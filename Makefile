@@ -25,7 +25,13 @@ install: .venv/.brain-installed
 
 # Debian's chromium drives the collector's browser test (Playwright uses it; it never
 # downloads a browser of its own).
+GITLAB_CI_LOCAL := $(CURDIR)/.tools/node_modules/.bin/gitlab-ci-local
+
 system-deps:
+	@if [ ! -x "$(GITLAB_CI_LOCAL)" ] && command -v npm >/dev/null 2>&1; then \
+		echo "installing gitlab-ci-local (npm) to check .gitlab-ci.yml offline"; \
+		npm install --silent --no-audit --no-fund --prefix .tools gitlab-ci-local@4.73.0 >/dev/null; \
+	fi
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			echo "installing Debian's chromium for the browser tests"; \
@@ -43,7 +49,7 @@ collector: install
 	$(RUN) brain demo-collector
 
 test: install system-deps
-	$(RUN) pytest $(PYTEST_ARGS)
+	GITLAB_CI_LOCAL=$(GITLAB_CI_LOCAL) $(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(RUN) pytest -m "not slow and not integration" $(PYTEST_ARGS)

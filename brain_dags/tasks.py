@@ -69,8 +69,25 @@ def train() -> dict[str, Any]:
         return {"status": "no_labelled_features"}
     revision = feature_repository(store).head()
     dataset = dataset_from_features(frame, source=f"feature store {store}@{revision}")
-    outcome = run_training(dataset, TrainSettings(), dataset_version=revision)
+    settings = TrainSettings()
+    outcome = run_training(dataset, settings, dataset_version=revision)
     log.info("training: %s (%s)", outcome.status, outcome.message)
+    if outcome.status == "promoted" and settings.drift_reference_path is not None:
+        write_drift_reference(settings.drift_reference_path, set(dataset.subjects))
     return {"status": outcome.status, "message": outcome.message,
             "version": outcome.version, "auc": outcome.metrics.get("auc"),
             "dataset_version": revision}
+
+
+def write_drift_reference(path: Any, subjects: set[str]) -> None:
+    """The drift monitor's reference: signal features of the champion's training data."""
+    from brain_core.bids import iter_recordings
+    from brain_drift.reference import reference_from_recordings, save_reference
+    from brain_transformer_pipeline.config import Settings as PipelineSettings
+
+    raw = PipelineSettings()
+    bids_root = (raw.raw_git_url and raw.raw_clone_dir or raw.raw_repo) / "bids"
+    table = reference_from_recordings(r for r in iter_recordings(bids_root)
+                                      if r.subject in subjects)
+    save_reference(table, path)
+    log.info("drift reference of %d session(s) written to %s", len(table), path)

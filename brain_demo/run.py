@@ -110,6 +110,7 @@ def run_dags(fleet: Fleet, console: Console, *, n_trials: int, n_splits: int,
         "BRAIN_TRAIN_N_SPLITS": str(n_splits),
         "BRAIN_TRAIN_ESTIMATORS": json.dumps(list(estimators)),
         "BRAIN_TRAIN_MIN_SUBJECTS": "4",
+        "BRAIN_TRAIN_DRIFT_REFERENCE_PATH": str(fleet.drift_reports / "reference.parquet"),
     })
     log_path = fleet.workdir / "airflow.log"
     runs = {}

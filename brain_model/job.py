@@ -26,6 +26,7 @@ from brain_model.dataset import LabelledDataset
 from brain_model.registry import (
     DEFAULT_MODEL_NAME,
     current_champion,
+    experiment_id,
     log_p300_model,
     promote,
     register_version,
@@ -54,6 +55,9 @@ class TrainSettings(BrainSettings):
         6, ge=3, description="fewer labelled (non-innocent) subjects: train nothing")
     n_splits: int | None = Field(None, description="outer folds (None: see evaluate)")
     seed: int = 0
+    drift_reference_path: Path | None = Field(
+        None, description="on promotion, write the drift monitor's reference (the new "
+        "champion's training recordings) here; brain_drift reloads it")
 
 
 @dataclass
@@ -144,8 +148,8 @@ def run_training(dataset: LabelledDataset, settings: TrainSettings, *,
             champion_score = float(champion_result.auc)
     model = P300Model(best["estimator"], estimator_params=best["estimator_params"],
                       seed=settings.seed, name=settings.model_name).fit(dataset)
-    mlflow.set_experiment(settings.experiment)
-    with mlflow.start_run(run_name=f"train-{best['estimator']}") as run:
+    with mlflow.start_run(experiment_id=experiment_id(settings.experiment),
+                          run_name=f"train-{best['estimator']}") as run:
         mlflow.log_params({"estimator": best["estimator"],
                            "estimator_params": json.dumps(best["estimator_params"],
                                                           sort_keys=True),

@@ -74,6 +74,19 @@ def log_p300_model(model: Any, example_epochs: np.ndarray) -> Any:
             signature=signature, input_example=example, pip_requirements=_requirements())
 
 
+def experiment_id(name: str) -> str:
+    """The id of experiment ``name``, created if needed.
+
+    (Not ``mlflow.set_experiment``: it also exports MLFLOW_EXPERIMENT_ID into this
+    process's environment, which then leaks into every child process.)
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
 @dataclass(frozen=True)
 class Promotion:
     """The outcome of a champion/challenger comparison."""

@@ -22,6 +22,7 @@ from brain_model.registry import (
     DEFAULT_MODEL_NAME,
     Promotion,
     current_champion,
+    experiment_id,
     load_registered,
     log_p300_model,
     promote,
@@ -122,8 +123,8 @@ def train_and_register(train: LabelledDataset, evaluation: LabelledDataset, *,
             champion_score = evaluation_metrics(champion_model, evaluation)[PROMOTION_METRIC]
         except Exception as err:  # a champion that cannot load cannot defend its title
             log.warning("champion version %s could not be evaluated: %s", champion.version, err)
-    mlflow.set_experiment("brain-p300")
-    with mlflow.start_run(run_name=f"train-{estimator}") as run:
+    with mlflow.start_run(experiment_id=experiment_id("brain-p300"),
+                          run_name=f"train-{estimator}") as run:
         mlflow.log_params({"estimator": estimator, "n_train_subjects": len(train.subjects),
                            "n_eval_subjects": len(evaluation.subjects),
                            "train_source": train.source or "", "seed": seed,

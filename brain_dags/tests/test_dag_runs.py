@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 YEARS = (1990, 1999)
+MODEL = "brain-p300-dagtest"
 
 RUNNER = """
 import json, sys
@@ -68,7 +69,9 @@ def stack(tmp_path_factory, mlflow_server, start_server):
            "BRAIN_TRAIN_N_TRIALS": "1",
            "BRAIN_TRAIN_ESTIMATORS": '["lda"]',
            "BRAIN_TRAIN_MIN_SUBJECTS": "4",
-           "BRAIN_TRAIN_N_SPLITS": "4"}
+           "BRAIN_TRAIN_N_SPLITS": "4",
+           # Its own model name: the MLflow server is shared with other test modules.
+           "BRAIN_TRAIN_MODEL_NAME": MODEL}
     done = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -87,7 +90,7 @@ def _champion(stack):
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=stack["mlflow"].url)
-    return client.get_model_version_by_alias("brain-p300", "champion")
+    return client.get_model_version_by_alias(MODEL, "champion")
 
 
 def _feature_commits(stack) -> int:
@@ -123,8 +126,8 @@ def test_a_model_that_is_not_better_leaves_the_champion_alone(stack):
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=stack["mlflow"].url)
-    newest = max(int(v.version) for v in client.search_model_versions("name='brain-p300'"))
+    newest = max(int(v.version) for v in client.search_model_versions(f"name='{MODEL}'"))
     assert newest > int(before)  # a new version was trained and registered ...
     assert _champion(stack).version == before  # ... but not promoted
-    latest = client.get_model_version("brain-p300", str(newest))
+    latest = client.get_model_version(MODEL, str(newest))
     assert "does not beat champion" in latest.tags["brain.promotion"]
