@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,6 +30,8 @@ from uuid import UUID
 
 from brain_core.codec import encode_recording
 from brain_core.errors import ConflictError, DependencyError, InvalidInputError
+from brain_core.files import atomic_write
+from brain_core.files import fsync_dir as _fsync_dir
 from brain_core.models import Label, Recording
 from brain_core.upload import UploadRejected
 
@@ -38,29 +39,6 @@ log = logging.getLogger(__name__)
 
 PHASE_SUFFIX = ".brainrec"
 LABEL_SUFFIX = ".json"
-
-
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that a crash leaves the old state or the new one."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from brain_core.errors import ConflictError, InvalidInputError, NotFoundError, check_option
+from brain_core.files import atomic_write, fsync_dir
 from brain_core.models import (
     PHASES,
     Device,
@@ -143,26 +144,12 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems refuse fsync on a directory
-        _fsync_file(path)
+_fsync_dir = fsync_dir
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary sibling, fsync it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, text.encode("utf-8"), prefix=f".{path.name}.")
 
 
 def _move_into_place(src: Path, dst: Path) -> None:

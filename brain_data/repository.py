@@ -42,14 +42,15 @@ import logging
 import os
 import re
 import subprocess
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from brain_core import files
 from brain_core.errors import BrainError, DependencyError, InvalidInputError, NotFoundError
+from brain_core.files import fsync_dir  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ REMOTE_NAME = "origin"
 #: Author of the commits BRAIN's writers make.
 GIT_AUTHOR = ("BRAIN data", "brain-data@localhost")
 #: Prefix of the temporary files BRAIN writes next to their final name.
-TMP_PREFIX = ".tmp-"
+TMP_PREFIX = files.TMP_PREFIX
 #: Patterns DVC never tracks: temporary files of BRAIN's writers.
 DVCIGNORE = ("# Temporary files of BRAIN's writers: never data.",
              ".tmp-*", ".brain-staging-*", ".*.tmp")
@@ -71,39 +72,9 @@ class LockTimeoutError(BrainError):
 # --------------------------------------------------------------------------- small helpers
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink inside ``path`` survive a power cut."""
-    with contextlib.suppress(OSError):  # some filesystems refuse fsync on a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_write(path: Path, payload: bytes) -> bool:
-    """Write ``payload`` to ``path`` by fsynced temporary file and rename.
-
-    Returns False (and writes nothing) when the file already holds exactly ``payload``.
-    """
-    path = Path(path)
-    with contextlib.suppress(FileNotFoundError):
-        if path.stat().st_size == len(payload) and path.read_bytes() == payload:
-            return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-    return True
+    """:func:`brain_core.files.atomic_write` that skips unchanged content (returns False)."""
+    return files.atomic_write(path, payload, skip_if_same=True)
 
 
 @contextlib.contextmanager
