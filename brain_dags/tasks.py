@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from brain_core.errors import BrainError
+
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +75,12 @@ def train() -> dict[str, Any]:
     outcome = run_training(dataset, settings, dataset_version=revision)
     log.info("training: %s (%s)", outcome.status, outcome.message)
     if outcome.status == "promoted" and settings.drift_reference_path is not None:
-        write_drift_reference(settings.drift_reference_path, set(dataset.subjects))
+        # The model is registered and promoted by now: a reference that cannot be built
+        # (too few sessions) is reported, never a reason to fail and retrain.
+        try:
+            write_drift_reference(settings.drift_reference_path, set(dataset.subjects))
+        except BrainError as err:
+            log.warning("no drift reference written: %s", err)
     return {"status": outcome.status, "message": outcome.message,
             "version": outcome.version, "auc": outcome.metrics.get("auc"),
             "dataset_version": revision}
