@@ -59,7 +59,6 @@ bench: install
 
 lint: install
 	$(RUN) ruff check .
-	$(RUN) ruff format --check brain_core || true
 	$(RUN) mypy brain_core
 
 clean:

@@ -55,8 +55,8 @@ def _valid_days(years: np.ndarray, months: np.ndarray) -> np.ndarray:
 def n_valid_dates(days: Sequence[int], months: Sequence[int], years: Sequence[int]) -> int:
     """Number of real calendar dates among the (day, month, year) combinations."""
     n_days = _valid_days(np.asarray(years), np.asarray(months))
-    days = np.asarray(days)
-    return int(((days[None, None, :] >= 1) & (days[None, None, :] <= n_days[:, :, None])).sum())
+    day = np.asarray(days)
+    return int(((day[None, None, :] >= 1) & (day[None, None, :] <= n_days[:, :, None])).sum())
 
 
 def joint_date_log_probabilities(day: PhasePrediction, month: PhasePrediction,

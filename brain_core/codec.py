@@ -236,7 +236,8 @@ def pack_frames(frames: list[bytes]) -> bytes:
 def unpack_frames(payload: bytes | bytearray | memoryview, *, max_frames: int = 10_000) -> list[
         memoryview]:
     """Split a batch made by :func:`pack_frames`."""
-    view, frames, offset = memoryview(payload), [], 0
+    view, offset = memoryview(payload), 0
+    frames: list[memoryview] = []
     while offset < len(view):
         if offset + 8 > len(view):
             raise CodecError("Batch is truncated inside a frame length.", field="body")

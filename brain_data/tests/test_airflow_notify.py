@@ -1,5 +1,6 @@
 """New raw data starts brain_etl: an asset event on a real Airflow API server."""
 
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ PASSWORD = "notify-test-password-1"
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory, start_server):
     home = tmp_path_factory.mktemp("airflow-notify")
-    (home / "passwords.json").write_text('{"brain": "%s"}' % PASSWORD)
+    (home / "passwords.json").write_text(json.dumps({"brain": PASSWORD}))
     env = {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "brain:admin",
