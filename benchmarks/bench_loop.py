@@ -34,7 +34,8 @@ def main() -> None:
         fleet = Fleet(Path(tmp) / "fleet")
         fleet.start()
         try:
-            registry = MlflowClient(tracking_uri=fleet.url("mlflow"))
+            registry = MlflowClient(tracking_uri=fleet.url("mlflow"),
+                                    registry_uri=fleet.url("mlflow"))
             with ReceiverClient(fleet.url("receiver"), fleet.collector,
                                 fleet.password) as client:
                 upload_simulated_subjects(client, N_SUBJECTS, preset="easy", repetitions=10,

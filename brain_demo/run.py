@@ -154,7 +154,8 @@ def run_demo(workdir: Path, *, n_subjects: int = 20, preset: str = "easy",
                           f"({fleet.raw_repo}, pushed to its local remote)")
             run_dags(fleet, console, n_trials=n_trials, n_splits=n_splits,
                      estimators=estimators)
-            registry = MlflowClient(tracking_uri=fleet.url("mlflow"))
+            registry = MlflowClient(tracking_uri=fleet.url("mlflow"),
+                                    registry_uri=fleet.url("mlflow"))
             champion = registry.get_model_version_by_alias(DEFAULT_MODEL_NAME, CHAMPION_ALIAS)
             metrics = registry.get_run(champion.run_id).data.metrics
             console.print(f"Champion: {DEFAULT_MODEL_NAME} version {champion.version} "

@@ -41,7 +41,8 @@ class P300Pyfunc(mlflow.pyfunc.PythonModel):
         with open(context.artifacts["p300_model"], "rb") as handle:
             self.model = pickle.load(handle)  # noqa: S301 - our own registry's artifact
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> np.ndarray:
+    # No type hints here: MLflow would try to infer a signature from them at log time.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         """Per-epoch log-likelihood ratio (probe vs irrelevant) of epochs in volts."""
         from brain_model.estimators import epoch_scores
 

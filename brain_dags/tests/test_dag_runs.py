@@ -89,7 +89,7 @@ def _run(stack, dag_id: str) -> dict:
 def _champion(stack):
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=stack["mlflow"].url)
+    client = MlflowClient(tracking_uri=stack["mlflow"].url, registry_uri=stack["mlflow"].url)
     return client.get_model_version_by_alias(MODEL, "champion")
 
 
@@ -125,7 +125,7 @@ def test_a_model_that_is_not_better_leaves_the_champion_alone(stack):
     assert train["state"].endswith("success")
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=stack["mlflow"].url)
+    client = MlflowClient(tracking_uri=stack["mlflow"].url, registry_uri=stack["mlflow"].url)
     newest = max(int(v.version) for v in client.search_model_versions(f"name='{MODEL}'"))
     assert newest > int(before)  # a new version was trained and registered ...
     assert _champion(stack).version == before  # ... but not promoted

@@ -147,6 +147,7 @@ def test_a_champion_that_fails_to_load_leaves_the_old_one_serving(fleet, tmp_pat
 
     before = httpx.get(f"{fleet['inference'].url}/health").json()["model"]["version"]
     mlflow.set_tracking_uri(fleet["mlflow"].url)
+    mlflow.set_registry_uri(fleet["mlflow"].url)
     broken = tmp_path / "p300_model.pkl"
     broken.write_bytes(b"this is not a pickle")
     with mlflow.start_run():
