@@ -137,10 +137,16 @@ def run_training(dataset: LabelledDataset, settings: TrainSettings, *,
                               model_params={"estimator_params": best["estimator_params"]})
     metrics = _metrics(result)
     champion_score = None
+    newer_data_tie = False
     champion = current_champion(settings.model_name)
     if champion is not None:
         champion_config = _config_of(champion)
-        if champion_config is not None:
+        if champion_config == best:  # same folds, same configuration: the same score
+            champion_score = float(result.auc)
+            newer_data_tie = (dataset_version is not None
+                              and (champion.tags or {}).get("brain.dataset_version")
+                              != dataset_version)
+        elif champion_config is not None:
             champion_result = evaluate_dataset(
                 dataset, champion_config["estimator"], seed=settings.seed,
                 n_splits=settings.n_splits, progress=False, shuffled=False,
@@ -175,7 +181,7 @@ def run_training(dataset: LabelledDataset, settings: TrainSettings, *,
                                tags={"brain.config": json.dumps(best),
                                      "brain.dataset_version": dataset_version or "unknown"})
     decision = promote(settings.model_name, str(version.version), metrics["auc"],
-                       champion_score)
+                       champion_score, newer_data_tie=newer_data_tie)
     status = "promoted" if decision.promoted else "kept_champion"
     return TrainingOutcome(status, decision.reason, result.n_subjects, best=best,
                            metrics=metrics, version=str(version.version),

@@ -126,11 +126,14 @@ def current_champion(name: str) -> Any | None:
 
 
 def promote(name: str, version: str, challenger_score: float,
-            champion_score: float | None, *, force: bool = False) -> Promotion:
+            champion_score: float | None, *, force: bool = False,
+            newer_data_tie: bool = False) -> Promotion:
     """Give ``version`` the champion alias if it beats the champion's score on the same data.
 
     ``champion_score`` must come from evaluating the current champion on the same
     evaluation data as the challenger (None when there is no champion yet).
+    ``newer_data_tie``: the challenger has the champion's configuration and was trained on
+    a newer dataset version, so a tie (the same procedure scores the same) promotes it.
     """
     from mlflow import MlflowClient
 
@@ -143,6 +146,11 @@ def promote(name: str, version: str, challenger_score: float,
         promoted, reason = True, "no champion yet"
     elif force:
         promoted, reason = True, "forced"
+    elif newer_data_tie and champion_score is not None and challenger_score >= champion_score:
+        # The same configuration scores the same under the same folds; the challenger
+        # is that configuration refitted with the newer data, so it takes over.
+        promoted, reason = True, (f"same configuration retrained on newer data; challenger "
+                                  f"{challenger_score:.4f} >= champion {champion_score:.4f}")
     elif champion_score is None or challenger_score > champion_score:
         promoted, reason = True, (f"challenger {challenger_score:.4f} beats champion "
                                   f"{champion_score if champion_score is not None else 'n/a'}")
