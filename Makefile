@@ -5,13 +5,14 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo collector test test-fast bench lint clean help
+.PHONY: install system-deps demo collector test test-fast bench lint audit clean help
 
 help:
 	@echo "make demo   - install, then run BRAIN's main job end to end on embedded defaults"
 	@echo "make test   - install, then run the whole test suite"
 	@echo "make bench  - install, then run the benchmarks (results go to BENCHMARKS.md by hand)"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the secret scan (files and history)"
+	@echo "make audit  - pip-audit of the locked dependencies (needs PyPI's vulnerability API)"
 	@echo "make collector - the Streamlit collector against a local fleet (simulated subject)"
 
 # Installs uv (pinned) if missing, then the locked environment into .venv.
@@ -60,6 +61,13 @@ bench: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) mypy brain_core
+	$(RUN) python infrastructure/scan_secrets.py
+
+# Known vulnerabilities in exactly what uv.lock installs. --strict fails when a package
+# cannot be looked up, so an unreachable vulnerability service is an error, not a pass.
+audit: install
+	$(UV) export --frozen --all-packages --no-emit-workspace --quiet -o .venv/audit-requirements.txt
+	$(RUN) pip-audit --strict --disable-pip --progress-spinner off -r .venv/audit-requirements.txt
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -517,6 +517,9 @@ def test_gitlab_ci_stages_and_jobs():
     ci = yaml.safe_load((REPO / ".gitlab-ci.yml").read_text())
     assert ci["stages"] == ["lint", "test", "build", "deploy"]
     assert "make lint" in ci["lint"]["script"]
+    assert ci["lint"]["variables"]["GIT_DEPTH"] == 0  # the secret scan reads all history
+    assert "make audit" in ci["audit"]["script"]
+    assert {"lint", "audit", "test"} <= set(ci["build"]["needs"])
     assert any("make test" in line for line in ci["test"]["script"])
     script = " ".join(ci["build"]["script"])
     assert "$CI_REGISTRY_IMAGE/$IMAGE:$CI_COMMIT_SHORT_SHA" in script
@@ -535,7 +538,7 @@ def test_gitlab_ci_local_lists_the_jobs(tmp_path):
     result = subprocess.run([gcl, "--list", "--home", str(tmp_path / "home")], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    for job in ("lint", "test", "deploy", "build: [receiver,brain_receiver/Dockerfile]"):
+    for job in ("lint", "audit", "test", "deploy", "build: [receiver,brain_receiver/Dockerfile]"):
         assert job in result.stdout
 
 
