@@ -24,21 +24,24 @@ install: .venv/.brain-installed
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
-# Debian's chromium drives the collector's browser test (Playwright uses it; it never
-# downloads a browser of its own).
+# Debian packages the tests use: chromium drives the collector's browser test (Playwright
+# uses it; it never downloads a browser of its own); caddy validates the Caddyfile;
+# shellcheck the entrypoint scripts. gitlab-ci-local (npm) parses .gitlab-ci.yml offline.
 GITLAB_CI_LOCAL := $(CURDIR)/.tools/node_modules/.bin/gitlab-ci-local
+DEBIAN_TOOLS := chromium caddy shellcheck
 
 system-deps:
 	@if [ ! -x "$(GITLAB_CI_LOCAL)" ] && command -v npm >/dev/null 2>&1; then \
 		echo "installing gitlab-ci-local (npm) to check .gitlab-ci.yml offline"; \
 		npm install --silent --no-audit --no-fund --prefix .tools gitlab-ci-local@4.73.0 >/dev/null; \
 	fi
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing="$$(for tool in $(DEBIAN_TOOLS); do [ -x /usr/bin/$$tool ] || echo $$tool; done)"; \
+	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-			echo "installing Debian's chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing Debian's $$missing for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
-			echo "warning: /usr/bin/chromium is missing; install Debian's chromium for the browser tests" >&2; \
+			echo "warning: missing $$missing; install them from Debian for the tests" >&2; \
 		fi; \
 	fi
 

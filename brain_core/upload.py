@@ -32,6 +32,11 @@ class ReceiverClient:
             raise DependencyError(f"receiver unreachable: {err}") from err
         if response.status_code == 409:
             raise ConflictError(_detail(response))
+        if response.status_code in (408, 429):  # too slow, or too many: try again later
+            wait = response.headers.get("Retry-After")
+            raise DependencyError(f"receiver answered {response.status_code}: "
+                                  f"{_detail(response)}"
+                                  + (f" (retry after {wait} s)" if wait else ""))
         if 400 <= response.status_code < 500:
             raise UploadRejected(f"receiver refused the upload ({response.status_code}): "
                                  f"{_detail(response)}")

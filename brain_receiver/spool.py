@@ -29,6 +29,18 @@ from brain_core.errors import ConflictError
 from brain_core.files import TMP_PREFIX, atomic_write  # noqa: F401 - re-exported
 
 
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed), so that several receiver
+    processes sharing a folder agree too, not only the threads of one."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @dataclass(frozen=True)
 class Accepted:
     """What the receiver recorded about one accepted upload."""
@@ -56,15 +68,8 @@ class Spool:
         for folder in (self.incoming, self.accepted, self._locks):
             folder.mkdir(parents=True, exist_ok=True)
 
-    @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
-        # A file lock, so that several receiver workers on one host agree too.
-        with open(self._locks / f"{key}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self, key: str) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self._locks / f"{key}.lock")
 
     @staticmethod
     def key(session_id: UUID, what: str) -> str:

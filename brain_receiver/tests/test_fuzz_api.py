@@ -29,6 +29,9 @@ def receiver(start_server, tmp_path_factory):
         "BRAIN_RECEIVER_CREDENTIALS_FILE": str(root / "credentials"),
         "BRAIN_RECEIVER_SPOOL_DIR": str(root / "spool"),
         "BRAIN_RECEIVER_STATE_DIR": str(root / "state"),
+        # The fuzzer sends thousands of requests, many with wrong or empty credentials.
+        "BRAIN_RECEIVER_AUTH_FAILURES_BURST": "1000000",
+        "BRAIN_RECEIVER_RATE_LIMIT_BURST": "1000000",
     })
     server.root = root
     return server

@@ -88,7 +88,10 @@ def test_legacy_meta_upload_stores_the_label_of_the_same_session(settings):
      "Channel"),
     ({"task_phase": "days"}, {"csv_file": ("a_days.csv", b"x"),
                               "metadata_file": ("m.json", b"{not json")}, 422, "metadata_file"),
-    ({"task_phase": "days"}, {}, 422, "csv_file"),
+    ({"task_phase": "days"}, {"metadata_file": ("m.json", json.dumps(META))}, 422,
+     "csv_file"),
+    ({"task_phase": "days"}, {}, 415, "multipart/form-data"),  # not a multipart form
+    ({}, {"csv_file": ("a_days.csv", b"x")}, 422, "task_phase"),
 ])
 def test_bad_legacy_uploads_are_refused_and_store_nothing(settings, data, files, code, text):
     with TestClient(create_app(settings)) as client:

@@ -5,6 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from brain_core.codec import MEDIA_TYPE, encode_recording
+from brain_core.testing import free_port
 from brain_receiver.app import create_app
 from brain_receiver.auth import CredentialStore, hash_password
 from brain_receiver.config import Settings
@@ -139,6 +140,9 @@ def test_label_is_stored_once(client, settings):
 def test_health_and_openapi(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["credentials_configured"] is True
+    assert health["storage"] == "ok"
+    assert health["dependencies"] == {"inference": "not configured", "drift": "not configured"}
+    assert health["drift_outbox"]["pending"] == 0
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/v1/sessions/{session_id}/phases/{phase}"]["put"]["requestBody"]
     assert MEDIA_TYPE in body["content"]
@@ -163,3 +167,31 @@ def test_credentials_store_refuses_plain_passwords():
         CredentialStore(inline="lab1:hunter2")
     with pytest.raises(ValueError, match="at least 12 characters"):
         hash_password("short")
+
+
+def test_health_is_degraded_but_200_while_dependencies_are_down(tmp_path, settings,
+                                                                 make_recording):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = settings.model_copy(update={"inference_url": dead, "drift_url": dead})
+    with TestClient(create_app(settings)) as c:
+        # Before any upload, /health probes the dependencies itself.
+        health = c.get("/health")
+        assert health.status_code == 200
+        assert health.json()["dependencies"] == {"inference": "unreachable",
+                                                 "drift": "unreachable"}
+        assert health.json()["status"] == "degraded"
+        answer = _put(c, make_recording())
+        assert answer.status_code == 200 and answer.json()["stored"] is True
+        assert "unreachable" in answer.json()["prediction_error"]
+        health = c.get("/health").json()
+        assert health["status"] == "degraded" and health["drift_outbox"]["pending"] == 1
+
+
+def test_health_is_503_when_uploads_cannot_be_stored(tmp_path, settings):
+    # No disk has room for one upload this large: the receiver cannot take one.
+    settings = settings.model_copy(update={"max_upload_bytes": 2 ** 62})
+    with TestClient(create_app(settings)) as c:
+        health = c.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "failing"
+        assert "free" in health.json()["storage"]

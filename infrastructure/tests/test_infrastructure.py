@@ -556,16 +556,16 @@ def test_script_syntax(script):
     shell = "bash" if "postgres" in script else "sh"
     result = subprocess.run([shell, "-n", script], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    if shutil.which("shellcheck"):
-        result = subprocess.run(["shellcheck", script], cwd=REPO, capture_output=True,
-                                text=True)
-        assert result.returncode == 0, result.stdout
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is missing: `make system-deps` installs it")
+    result = subprocess.run(["shellcheck", script], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
 
 
 def test_caddyfile_routes_every_ui():
     caddy = shutil.which("caddy")
     if caddy is None:
-        pytest.skip("caddy is not installed (Debian: apt-get install caddy)")
+        pytest.fail("caddy is missing: `make system-deps` installs it (Debian's caddy)")
     text = (INFRA / "caddy" / "Caddyfile").read_text()
     version = subprocess.run([caddy, "version"], capture_output=True, text=True).stdout
     if re.match(r"v?2\.[0-7]\.", version):
@@ -582,7 +582,10 @@ def test_caddyfile_routes_every_ui():
                             env=env, timeout=60)
     shutil.rmtree(work)
     assert result.returncode == 0, result.stderr
-    routes = json.loads(result.stdout)["apps"]["http"]["servers"]["srv0"]["routes"]
+    servers = json.loads(result.stdout)["apps"]["http"]["servers"]
+    assert all(s["read_header_timeout"] and s["read_timeout"]  # slowloris
+               for s in servers.values())
+    routes = servers["srv0"]["routes"]
     upstreams = {}
     for route in routes:
         host = route["match"][0]["host"][0]
@@ -802,9 +805,10 @@ def test_receiver_command_starts_and_its_healthcheck_passes(start_server, config
     server, env = start_service(start_server, config, "receiver", "brain_receiver/Dockerfile",
                                 work, {}, "BRAIN_RECEIVER_PORT")
     health = httpx.get(f"{server.url}/health", timeout=5).json()
-    assert health["status"] == "ok"
+    # Compose's service names do not resolve here: the receiver stores uploads regardless.
+    assert health["status"] == "degraded"
+    assert health["dependencies"] == {"inference": "unreachable", "drift": "unreachable"}
     assert health["spool"].startswith(str(work / "var-lib-brain" / "spool"))
-    assert health["inference_configured"] and health["drift_configured"]
     check = run_healthcheck(config["services"]["receiver"], env)
     assert check.returncode == 0, check.stderr
     # The admin tool writes the credentials file the receiver reads.
