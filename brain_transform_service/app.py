@@ -4,7 +4,7 @@
 import json
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response, status
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from brain_core.codec import (
     validation_message,
 )
 from brain_core.errors import CodecError, InvalidInputError
+from brain_core.http import read_body
 from brain_transform_service.config import Settings
 from brain_transform_service.transform import TransformConfig, transform_recording
 from brain_transform_service.wire import encode_epochs
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         ) -> Response:
         """Filter, epoch and clean one recording (binary codec); return its epoch set."""
         cfg = parse_config(config)
-        payload = await _body(request, settings.max_request_bytes, MEDIA_TYPE)
+        payload = await read_body(request, limit=settings.max_request_bytes,
+                                  media_type=MEDIA_TYPE, timeout_s=settings.body_timeout_s)
         frame = await run_in_threadpool(_one, payload, cfg, settings.max_request_bytes)
         return Response(frame, media_type=ARRAYS_MEDIA_TYPE)
 
@@ -89,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               ) -> Response:
         """The batch form for the pipeline: length-prefixed recordings in, epoch sets out."""
         cfg = parse_config(config)
-        payload = await _body(request, settings.max_request_bytes, BATCH_MEDIA_TYPE)
+        payload = await read_body(request, limit=settings.max_request_bytes,
+                                  media_type=BATCH_MEDIA_TYPE, timeout_s=settings.body_timeout_s)
 
         def _all() -> bytes:
             frames = unpack_frames(payload)
@@ -108,18 +111,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _one(payload: bytes | memoryview, config: TransformConfig, limit: int) -> bytes:
     return encode_epochs(transform_recording(decode_recording(payload, max_bytes=limit), config))
-
-
-async def _body(request: Request, limit: int, media_type: str) -> bytes:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if content_type != media_type:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                            f"Content-Type must be {media_type}, got {content_type!r}.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                f"Request is above the limit of {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)

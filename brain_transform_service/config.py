@@ -15,3 +15,5 @@ class Settings(BrainSettings):
     host: str = "127.0.0.1"
     port: int = Field(8001, ge=1, le=65535)
     max_request_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(
+        120.0, gt=0, description="longest time to receive a request body (408 after it)")
