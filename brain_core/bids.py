@@ -34,6 +34,7 @@ import csv
 import fcntl
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -160,9 +161,13 @@ def _move_into_place(src: Path, dst: Path) -> None:
 
 def _read_tsv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Columns and rows of a BIDS TSV file; every value is kept as text."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        rows = [row for row in reader if row]
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            rows = [row for row in reader if row]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise InvalidInputError(f"{path.name} is not a UTF-8 TSV file: {err}",
+                                field=path.name) from None
     if not rows:
         return [], []
     columns = [c.strip() for c in rows[0]]
@@ -581,12 +586,15 @@ def read_recording(path: Path) -> Recording:
             "sub-<label>_..._eeg<ext>).",
             field="path",
         )
-    sidecar_path = path.with_suffix(".json")
-    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8")) if sidecar_path.exists() else {}
+    sidecar = _read_sidecar(path.with_suffix(".json"))
     stored = sidecar.get(SIDECAR_KEY)
+    if stored is not None and not isinstance(stored, dict):
+        raise InvalidInputError(f"{path.with_suffix('.json').name}: {SIDECAR_KEY!r} must be "
+                                "a JSON object.", field=SIDECAR_KEY)
 
     try:
-        raw = mne.io.read_raw(path, preload=False, verbose=False)
+        # preload: a truncated data file fails here, not later in get_data()
+        raw = mne.io.read_raw(path, preload=True, verbose=False)
     except Exception as err:  # MNE raises many types for unreadable files
         raise InvalidInputError(f"Cannot read {path}: {err}", field="path") from err
     picks = _eeg_channels(raw, _sibling(path, "channels.tsv"))
@@ -616,20 +624,37 @@ def read_recording(path: Path) -> Recording:
                 "paradigm": paradigm_from_events(events, field=f"{path.name} events"),
                 "software_version": _brain_version(),
             }
-        return Recording(
-            subject=subject,
-            phase=Phase(phase),
-            sfreq=sfreq,
-            ch_names=tuple(picks),
-            data=data,
-            meas_date=meas_date or UNKNOWN_MEAS_DATE,
-            events=tuple(events),
+        # What the file itself says wins over keys a damaged sidecar may repeat.
+        return Recording.model_validate({
             **fields,
-        )
+            "subject": subject,
+            "phase": Phase(phase),
+            "sfreq": sfreq,
+            "ch_names": tuple(picks),
+            "data": data,
+            "meas_date": meas_date or UNKNOWN_MEAS_DATE,
+            "events": tuple(events),
+        })
     except ValidationError as err:
         from brain_core.codec import validation_message
 
         raise InvalidInputError(f"{path}: {validation_message(err)}", field="path") from err
+    except OverflowError as err:  # a meas_date whose UTC time falls outside years 1-9999
+        raise InvalidInputError(f"{path}: meas_date: {err}", field="meas_date") from err
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    """The JSON object of an ``eeg.json`` sidecar; ``{}`` when there is none."""
+    if not path.exists():
+        return {}
+    try:
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:  # bad UTF-8 or JSON, or nested too deep
+        raise InvalidInputError(f"{path.name} is not valid UTF-8 JSON: {err}",
+                                field=path.name) from None
+    if not isinstance(sidecar, dict):
+        raise InvalidInputError(f"{path.name} must hold a JSON object.", field=path.name)
+    return sidecar
 
 
 def _brain_version() -> str:
@@ -693,6 +718,8 @@ def _read_events_tsv(events_tsv: Path) -> list[Event]:
             continue
         try:
             onset = float(row["onset"])  # float() of the text written by repr(): exact
+            if not math.isfinite(onset):
+                raise ValueError(onset)
         except (KeyError, ValueError):
             raise InvalidInputError(
                 f"{events_tsv.name} row {i + 1}: 'onset' is not a number.", field="onset"

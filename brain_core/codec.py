@@ -22,6 +22,7 @@ the checksum and validates the metadata against the contract; any failure raises
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from typing import Any
@@ -121,9 +122,10 @@ def decode_recording(payload: bytes | bytearray | memoryview, *,
     if dtype != "<f4":
         raise CodecError(f"dtype: expected '<f4', got {dtype!r}.", field="dtype")
     if (not isinstance(shape, list) or len(shape) != 2
-            or not all(isinstance(n, int) and n >= 0 for n in shape)):
-        raise CodecError(f"shape: expected [n_channels, n_times], got {shape!r}.",
-                         field="shape")
+            or not all(_is_count(n) and n > 0 for n in shape)):
+        raise CodecError(
+            f"shape: expected [n_channels, n_times], two positive integers, got {shape!r}.",
+            field="shape")
     if shape[0] * shape[1] * 4 != data_len:
         raise CodecError(
             f"shape: {shape} needs {shape[0] * shape[1] * 4} data bytes, the prefix "
@@ -136,13 +138,23 @@ def decode_recording(payload: bytes | bytearray | memoryview, *,
         return Recording.model_validate(header)
     except ValidationError as err:
         raise CodecError(f"Invalid recording: {validation_message(err)}") from None
+    except OverflowError as err:  # a meas_date whose UTC time falls outside years 1-9999
+        raise CodecError(f"Invalid recording: meas_date: {err}.", field="meas_date") from None
+
+
+def _is_count(value: Any) -> bool:
+    """A JSON integer usable as an array dimension (bools are ints to Python, not here)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _parse_header(raw: memoryview) -> dict[str, Any]:
     try:
         header = json.loads(bytes(raw).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except ValueError as err:  # bad UTF-8 or JSON, or an integer of over 4300 digits
         raise CodecError(f"header: not valid UTF-8 JSON ({err}).", field="header") from None
+    except RecursionError:
+        raise CodecError("header: nested too deeply to be a recording's metadata.",
+                         field="header") from None
     if not isinstance(header, dict):
         raise CodecError("header: expected a JSON object.", field="header")
     return header
@@ -168,6 +180,7 @@ ARRAYS_MEDIA_TYPE = "application/vnd.brain.arrays.v1"
 BATCH_MEDIA_TYPE = "application/vnd.brain.batch.v1"
 ARRAYS_MAGIC = b"BRAINARR"
 _ALLOWED_DTYPES = {"<f4", "<f8", "<i8", "<i4", "|u1", "|b1"}
+_MAX_NDIM = 32  # NumPy's own limit is 64; BRAIN's arrays have at most 3 dimensions
 
 
 def encode_arrays(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
@@ -213,9 +226,11 @@ def decode_arrays(payload: bytes | bytearray | memoryview, *,
             if spec["dtype"] not in _ALLOWED_DTYPES:
                 raise CodecError(f"array {spec['name']!r}: dtype {spec['dtype']} refused.")
             dtype = np.dtype(spec["dtype"])
-            count = int(np.prod(spec["shape"], dtype=np.int64))
-            size = count * dtype.itemsize
-            if count < 0 or offset + size > len(body):
+            if len(spec["shape"]) > _MAX_NDIM or not all(_is_count(n) for n in spec["shape"]):
+                raise CodecError(f"array {spec['name']!r}: shape {spec['shape']!r} is not a "
+                                 "list of non-negative integers.", field="header")
+            size = math.prod(spec["shape"]) * dtype.itemsize  # exact: Python ints
+            if offset + size > len(body):
                 raise CodecError(f"array {spec['name']!r} runs past the payload.")
             arrays[spec["name"]] = np.frombuffer(body[offset:offset + size], dtype=dtype) \
                 .reshape(spec["shape"]).copy()

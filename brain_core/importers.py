@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import re
+import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -224,13 +225,44 @@ def import_file(path: Path, *, subject: str | None = None) -> list[Recording]:
             recording = recording.model_copy(update={"subject": _check_subject(subject)})
         return [recording]
     subject = _check_subject(subject) if subject is not None else subject_from_name(path.stem)
+    if path.suffix.lower() == ".fif":
+        _check_fif_tag_chain(path)
     try:
-        raw = mne.io.read_raw(path, preload=False, verbose=False)
+        # preload: a truncated data block fails here, not later in get_data()
+        raw = mne.io.read_raw(path, preload=True, verbose=False)
     except Exception as err:  # MNE raises ValueError, RuntimeError, OSError, ... here
         raise InvalidInputError(
             f"MNE cannot read {path.name}: {err}", field="path"
         ) from err
     return recordings_from_raw(raw, subject=subject)
+
+
+def _check_fif_tag_chain(path: Path) -> None:
+    """Refuse a FIF file whose chain of tags loops back on itself.
+
+    When a FIF file's tag directory is damaged, MNE walks the chain of tag headers
+    (big-endian ``kind, type, size, next``) and never stops if a ``next`` or a negative
+    ``size`` leads back to a tag already seen: the import would hang, its memory
+    growing. This walks the chain the same way first, reading 16 bytes per tag.
+    """
+    seen: set[int] = set()
+    position: int | None = 0
+    with path.open("rb") as handle:
+        while position is not None and position >= 0:  # MNE refuses what stops here
+            if position in seen:
+                raise InvalidInputError(
+                    f"{path.name} is a corrupt FIF file: its tag at byte {position} is "
+                    "reached twice.", field="path")
+            seen.add(position)
+            handle.seek(position)
+            header = handle.read(16)
+            if len(header) != 16:
+                return
+            _, _, size, following = struct.unpack(">iIii", header)
+            if following == 0:
+                position = position + 16 + size
+            else:
+                position = following if following > 0 else None
 
 
 # --------------------------------------------------------------------------- legacy MLOPS-BRAIN
@@ -250,7 +282,7 @@ def _legacy_years(metadata: Mapping) -> tuple[int, int]:
             if value is None or isinstance(value, bool):
                 raise TypeError
             years.append(int(value))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity)
             raise InvalidInputError(
                 f"Legacy metadata field {key!r} must be a year (an integer), got {value!r}.",
                 field=key,
@@ -422,7 +454,7 @@ def _legacy_soa(metadata: Mapping, measured_s: float) -> float:
         return min(max(round(measured_s, 3), 0.001), 10.0)
     try:
         soa_s = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         soa_s = float("nan")
     if not 0 < soa_s <= 10:
         raise InvalidInputError(
@@ -633,7 +665,7 @@ def read_source(src: Path, *, subject: str | None = None) -> Source:
         subjects = None if subject is None else [subject]
         if subject is not None:
             birthdates = {k: v for k, v in birthdates.items() if k == bids._strip_sub(subject)}
-        return Source("bids", _bids_recordings(src, subjects), birthdates)
+        return Source("bids", _BidsRecordings(src, subjects), birthdates)
     if is_legacy(src):
         recordings, label = import_legacy(src, subject=subject)
         return Source("legacy", recordings,
@@ -658,16 +690,24 @@ def read_source(src: Path, *, subject: str | None = None) -> Source:
     return Source(kind, import_file(src, subject=subject))
 
 
-def _bids_recordings(root: Path, subjects: list[str] | None) -> Iterator[Recording]:
-    paths = bids.find_recordings(root, subjects=subjects)
-    if not paths:
-        raise InvalidInputError(
-            f"The BIDS dataset {root} holds no EEG recording with task day, month or year"
-            + (f" for subject {subjects[0]!r}" if subjects else "") + ".",
-            field="src",
-        )
-    for path in paths:
-        yield bids.read_recording(path)
+class _BidsRecordings:
+    """The recordings of a BIDS dataset, read one at a time on every iteration.
+
+    Re-iterable, unlike a generator: :func:`import_source` reads them all once to check
+    them before it writes any.
+    """
+
+    def __init__(self, root: Path, subjects: list[str] | None) -> None:
+        self.paths = bids.find_recordings(root, subjects=subjects)
+        if not self.paths:
+            raise InvalidInputError(
+                f"The BIDS dataset {root} holds no EEG recording with task day, month or "
+                "year" + (f" for subject {subjects[0]!r}" if subjects else "") + ".",
+                field="src",
+            )
+
+    def __iter__(self) -> Iterator[Recording]:
+        return (bids.read_recording(path) for path in self.paths)
 
 
 def import_source(src: Path, bids_root: Path, *, subject: str | None = None,
@@ -689,6 +729,10 @@ def import_source(src: Path, bids_root: Path, *, subject: str | None = None,
         Show a progress bar.
     """
     source = read_source(src, subject=subject)
+    # Read every recording once before writing any: a source with one damaged file
+    # among many is refused with the dataset left as it was.
+    for _ in source.recordings:
+        pass
     seen: set[str] = set()
     count = 0
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from brain_core import __version__
 from brain_core.codec import MEDIA_TYPE, decode_recording
@@ -19,6 +20,13 @@ from brain_transform_service.client import TransformClient
 from brain_transform_service.transform import TransformConfig
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+class ErrorBody(BaseModel):
+    """What every refusal carries: what is wrong, and the field when one is to blame."""
+
+    detail: str
+    field: str | None = None
 
 
 def create_app(settings: Settings | None = None, *, holder: ChampionHolder | None = None
@@ -60,9 +68,12 @@ def create_app(settings: Settings | None = None, *, holder: ChampionHolder | Non
     @app.post("/v1/predict", response_model=PhasePrediction,
               openapi_extra={"requestBody": {"required": True,
                                              "content": {MEDIA_TYPE: _BINARY}}},
-              responses={413: {"description": "too large"},
-                         422: {"description": "invalid recording, or it does not fit the model"},
-                         503: {"description": "no model yet, or the transform service is down"}})
+              responses={413: {"model": ErrorBody, "description": "too large"},
+                         415: {"model": ErrorBody, "description": "not a binary recording"},
+                         422: {"model": ErrorBody,
+                               "description": "invalid recording, or it does not fit the model"},
+                         503: {"model": ErrorBody,
+                               "description": "no model yet, or the transform service is down"}})
     async def predict(request: Request) -> PhasePrediction:
         """Predict one phase (binary recording) with the current champion."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip()

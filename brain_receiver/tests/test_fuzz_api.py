@@ -1,23 +1,25 @@
-"""schemathesis against the receiver's own OpenAPI spec, over HTTP: no 5xx, ever."""
+"""schemathesis against the receiver's own OpenAPI spec, over HTTP: no 5xx, ever.
 
+And nothing stored from bad input: every request's effect on the spool (``incoming/``)
+and on the record of accepted uploads (``accepted/``) is checked; a refused request
+changes neither.
+"""
+
+from pathlib import Path
+
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brain_core.codec import MEDIA_TYPE
+from brain_core.codec import MEDIA_TYPE, encode_recording
 from brain_receiver.auth import hash_password
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PASSWORD = "fuzzing-password-1234"
 
-# Bodies for the binary recording type: random bytes, and bytes that start like a
-# recording (the magic) so the decoder's deeper checks are reached too.
-schemathesis.openapi.media_type(
-    MEDIA_TYPE,
-    st.one_of(st.binary(max_size=512),
-              st.binary(max_size=256).map(lambda b: b"BRAINREC\x01\x00\x00\x00" + b)))
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,26 @@ def api_schema(receiver):
     return schemathesis.openapi.from_url(f"{receiver.url}/openapi.json")
 
 
-def test_no_server_errors(api_schema, receiver):
+def _stored(receiver) -> set[str]:
+    """Every file under the spool's incoming/ and the state's accepted/ folders."""
+    return {str(p.relative_to(receiver.root)) for folder in ("spool/incoming", "state/accepted")
+            for p in (receiver.root / folder).glob("*")}
+
+
+def test_no_server_errors(api_schema, receiver, make_recording):
+    # Registered here, not at import: another module registers its own for this type.
+    # Bodies for the binary recording type: random bytes, and bytes that start like a
+    # recording (the magic) so the decoder's deeper checks are reached too.
+    schemathesis.openapi.media_type(
+        MEDIA_TYPE,
+        st.one_of(st.binary(max_size=512),
+                  st.binary(max_size=256).map(lambda b: b"BRAINREC\x01\x00\x00\x00" + b)))
+    valid = make_recording("month", repetitions=1)
+    response = httpx.put(f"{receiver.url}/v1/sessions/{valid.session_id}/phases/month",
+                         content=encode_recording(valid), auth=("fuzz", PASSWORD),
+                         headers={"Content-Type": MEDIA_TYPE}, timeout=60)
+    assert response.status_code == 200, response.text
+    receiver.valid_key = f"{valid.session_id}_month"
     # Driven by hand (schemathesis' pytest plugin does not load under this pytest).
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/v1/sessions/{session_id}/phases/{phase}",
@@ -55,7 +76,11 @@ def test_no_server_errors(api_schema, receiver):
                   database=None)
         def check(case):
             for auth in (("fuzz", PASSWORD), None):
+                before = _stored(receiver)
                 response = case.call(auth=auth, timeout=30)
+                if response.status_code >= 300:
+                    assert _stored(receiver) == before, (case.method, case.path,
+                                                         response.status_code)
                 seen.setdefault(f"{case.method} {case.operation.path}", set()).add(
                     response.status_code)
                 assert response.status_code < 500, (case.method, case.path,
@@ -70,8 +95,14 @@ def test_no_server_errors(api_schema, receiver):
 
 
 def test_nothing_bad_was_stored(receiver):
-    incoming = receiver.root / "spool" / "incoming"
-    stored = [p for p in incoming.iterdir()] if incoming.exists() else []
-    # Labels with a valid body may be stored; no recording can be, since random bytes
-    # never decode into a valid recording.
-    assert not [p for p in stored if p.suffix == ".brainrec"]
+    stored = _stored(receiver)
+    # Labels with a valid body may be stored; of recordings only the valid one, since
+    # fuzzed bytes never decode into a valid recording. No temporary file is left.
+    recordings = {Path(p).name for p in stored if p.endswith(".brainrec")}
+    assert recordings == {f"{receiver.valid_key}.brainrec"}, stored
+    assert f"state/accepted/{receiver.valid_key}.json" in stored
+    assert not [p for p in stored if Path(p).name.startswith(".")], stored
+    # Every stored upload has its record, and the other way round.
+    incoming = {Path(p).stem for p in stored if p.startswith("spool/")}
+    accepted = {Path(p).stem for p in stored if p.startswith("state/")}
+    assert incoming == accepted, stored
