@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from brain_core import __version__
 from brain_core.codec import MEDIA_TYPE, decode_recording
 from brain_core.errors import CodecError, DependencyError, InvalidInputError
+from brain_core.http import read_body
 from brain_core.models import PhasePrediction
 from brain_inference.config import Settings
 from brain_inference.registry import ChampionHolder, LoadedModel
@@ -76,11 +77,8 @@ def create_app(settings: Settings | None = None, *, holder: ChampionHolder | Non
                                "description": "no model yet, or the transform service is down"}})
     async def predict(request: Request) -> PhasePrediction:
         """Predict one phase (binary recording) with the current champion."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip()
-        if content_type != MEDIA_TYPE:
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                                f"Content-Type must be {MEDIA_TYPE}, got {content_type!r}.")
-        payload = await _read_limited(request, settings.max_upload_bytes)
+        payload = await read_body(request, limit=settings.max_upload_bytes,
+                                  media_type=MEDIA_TYPE, timeout_s=settings.body_timeout_s)
         served: LoadedModel | None = request.app.state.champion.current
         if served is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -109,13 +107,3 @@ def _predict(app: FastAPI, served: LoadedModel, payload: bytes, limit: int) -> P
     return prediction.model_copy(update={"model_name": served.name,
                                          "model_version": served.version})
 
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                f"Upload is above the limit of {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -20,4 +20,6 @@ class Settings(BrainSettings):
     transform_url: str = Field(description="transform service, e.g. http://127.0.0.1:8001")
     poll_interval_s: float = Field(10.0, gt=0, description="how often the registry is asked")
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(
+        120.0, gt=0, description="longest time to receive a request body (408 after it)")
     transform_timeout_s: float = Field(30.0, gt=0)
