@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -44,6 +45,26 @@ def make_recording():
         )
 
     return _make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def label_key_file(tmp_path_factory):
+    """A label key for the whole run (labels are encrypted at rest; there is no default key).
+
+    Set in ``os.environ`` so that servers and CLIs started as child processes use the
+    same key as the test process.
+    """
+    from brain_data.label_keys import LABEL_KEY_SETTING, create_key_file
+
+    path = tmp_path_factory.mktemp("label-key") / "label_key"
+    create_key_file(path)
+    previous = os.environ.get(f"{LABEL_KEY_SETTING}_FILE")
+    os.environ[f"{LABEL_KEY_SETTING}_FILE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(f"{LABEL_KEY_SETTING}_FILE", None)
+    else:
+        os.environ[f"{LABEL_KEY_SETTING}_FILE"] = previous
 
 
 # --- Real servers for integration tests ---------------------------------------------

@@ -40,10 +40,20 @@ YEARS = (1990, 1999)
 
 
 def _settings(root: Path) -> Settings:
+    _label_key(root / "label_key")
     return Settings(spool_dir=root / "spool", raw_repo=root / "raw",
                     feature_repo=root / "features", raw_remote=str(root / "remote" / "raw"),
                     feature_remote=str(root / "remote" / "features"), settle_s=0.0,
                     rescan_interval_s=5.0)
+
+
+def _label_key(path: Path) -> None:
+    """Labels are encrypted at rest: a key for this run, inherited by child processes."""
+    from brain_data.label_keys import create_key_file
+
+    if not path.exists():
+        create_key_file(path)
+    os.environ["BRAIN_LABEL_KEY_FILE"] = str(path)
 
 
 def _session(index: int, repetitions: int = 10):

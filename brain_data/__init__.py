@@ -5,7 +5,8 @@
 - :mod:`brain_data.features`: ``init_feature_repo``, ``commit_features``,
   ``read_watermark``, ``feature_status``.
 - :mod:`brain_data.labels`: ``write_label`` / ``read_label``, the only way labels enter or
-  leave the raw repository.
+  leave the raw repository (encrypted at rest; keys in :mod:`brain_data.label_keys`).
+- :mod:`brain_data.forget`: ``forget_subject``, behind ``brain forget SUBJECT``.
 - :mod:`brain_data.repository`: git + DVC under one writer lock (``VersionedRepo``).
 - :mod:`brain_data.service`: the spool watcher behind ``python -m brain_data``.
 """

@@ -14,6 +14,7 @@ import threading
 from brain_core.logs import configure_logging
 from brain_data.config import Settings
 from brain_data.features import feature_repository, init_feature_repo
+from brain_data.label_keys import LabelKeyError, load_label_keys
 from brain_data.raw import init_raw_repo, raw_repository
 from brain_data.service import run_service
 
@@ -23,6 +24,10 @@ log = logging.getLogger("brain_data")
 def main() -> None:
     configure_logging("brain_data")
     settings = Settings()
+    try:  # fail at start-up, not at the first label, without the label key
+        load_label_keys()
+    except LabelKeyError as err:
+        raise SystemExit(f"brain_data: {err}") from None
     # Only a missing (or never committed) repository is initialised: an existing one keeps
     # the remote `brain data init` gave it.
     raw = raw_repository(settings.raw_repo)

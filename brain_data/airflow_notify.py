@@ -1,10 +1,12 @@
-"""Tell Airflow that the raw store changed, so brain_etl runs at once.
+"""Tell Airflow that a data store changed, so the DAG that depends on it runs at once.
 
 brain_etl runs hourly *or* when the ``brain_raw`` Asset (uri ``brain://raw``) gets an
-event. After a commit that adds recordings or labels, brain_data creates that event
-through Airflow 3's REST API (``POST /api/v2/assets/events``), authenticating with
-``POST /auth/token``. Airflow being down or unconfigured never fails ingest: the hourly
-schedule catches up.
+event; brain_train runs when ``brain_features`` (``brain://features``) gets one. After a
+commit that adds recordings or labels, brain_data creates a ``brain_raw`` event; after
+``brain forget`` removed a subject from the feature store, a ``brain_features`` event, so
+that brain_train retrains without the subject. Events go through Airflow 3's REST API
+(``POST /api/v2/assets/events``), authenticating with ``POST /auth/token``. Airflow being
+down or unconfigured never fails ingest: the hourly schedule catches up.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from brain_core.settings import read_secret
 log = logging.getLogger(__name__)
 
 RAW_ASSET_URI = "brain://raw"
+FEATURES_ASSET_URI = "brain://features"
 
 
 class AirflowNotifier:
@@ -28,7 +31,7 @@ class AirflowNotifier:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.username = username
         self.timeout_s = timeout_s
-        self._asset_id: int | None = None
+        self._asset_ids: dict[str, int] = {}
 
     def _token(self, client: httpx.Client) -> str | None:
         password = read_secret("BRAIN_DATA_AIRFLOW_PASSWORD")
@@ -39,8 +42,20 @@ class AirflowNotifier:
         response.raise_for_status()
         return response.json()["access_token"]
 
+    @property
+    def configured(self) -> bool:
+        return self.base_url is not None
+
     def raw_changed(self, commit: str | None) -> bool:
-        """Create an asset event for ``commit``; True when Airflow accepted it."""
+        """Create a ``brain_raw`` event for ``commit``; True when Airflow accepted it."""
+        return self.asset_changed(RAW_ASSET_URI, "raw_commit", commit)
+
+    def features_changed(self, commit: str | None) -> bool:
+        """Create a ``brain_features`` event for ``commit`` (brain_train then runs)."""
+        return self.asset_changed(FEATURES_ASSET_URI, "features_commit", commit)
+
+    def asset_changed(self, uri: str, what: str, commit: str | None) -> bool:
+        """Create an event of asset ``uri`` with ``{what: commit}`` as its extra."""
         if self.base_url is None or commit is None:
             return False
         try:
@@ -48,23 +63,25 @@ class AirflowNotifier:
                 token = self._token(client)
                 if token:
                     client.headers["Authorization"] = f"Bearer {token}"
-                if self._asset_id is None:
-                    found = client.get("/api/v2/assets",
-                                       params={"uri_pattern": RAW_ASSET_URI, "limit": 1})
-                    found.raise_for_status()
-                    assets = found.json().get("assets", [])
-                    if not assets:
-                        log.warning("Airflow knows no asset %s yet (are the DAGs parsed?)",
-                                    RAW_ASSET_URI)
-                        return False
-                    self._asset_id = int(assets[0]["id"])
+                asset_id = self._asset_id(client, uri)
+                if asset_id is None:
+                    return False
                 created = client.post("/api/v2/assets/events",
-                                      json={"asset_id": self._asset_id,
-                                            "extra": {"raw_commit": commit}})
+                                      json={"asset_id": asset_id, "extra": {what: commit}})
                 created.raise_for_status()
         except (httpx.HTTPError, KeyError, ValueError) as err:
-            log.warning("could not tell Airflow about raw commit %s (the hourly run will "
-                        "catch up): %s", commit[:12], err)
+            log.warning("could not tell Airflow about %s %s: %s", what, commit[:12], err)
             return False
-        log.info("created a %s asset event for raw commit %s", RAW_ASSET_URI, commit[:12])
+        log.info("created a %s asset event for %s %s", uri, what, commit[:12])
         return True
+
+    def _asset_id(self, client: httpx.Client, uri: str) -> int | None:
+        if uri not in self._asset_ids:
+            found = client.get("/api/v2/assets", params={"uri_pattern": uri, "limit": 1})
+            found.raise_for_status()
+            assets = found.json().get("assets", [])
+            if not assets:
+                log.warning("Airflow knows no asset %s yet (are the DAGs parsed?)", uri)
+                return None
+            self._asset_ids[uri] = int(assets[0]["id"])
+        return self._asset_ids[uri]

@@ -48,6 +48,47 @@ Birthdates are never shown.
 """
 
 
+KEYGEN_HELP = """\
+Create the key file that encrypts labels (birthdates) at rest, mode 0600.
+
+Point BRAIN_LABEL_KEY_FILE at it for brain_data and the transformer pipeline (in Docker:
+the label_key secret). It refuses to overwrite a file: labels encrypted with a lost key
+are lost. With --add it puts a new key first in an existing file (the old keys still
+decrypt); then run `brain data reencrypt-labels`.
+
+Examples:
+
+  brain data keygen var/secrets/label_key
+
+  brain data keygen --add var/secrets/label_key
+"""
+
+REENCRYPT_HELP = """\
+Rewrite every label of the raw repository under the current (first) label key, in one
+commit: after `brain data keygen --add`, or to encrypt labels stored before encryption.
+Labels already under the current key are left as they are.
+"""
+
+FORGET_HELP = """\
+Remove a subject's recordings, labels and features from the raw repository, the feature
+store, their DVC caches and every DVC remote, and from the spool and the quarantine; then
+ask Airflow to retrain without them (brain_features asset event) when it is configured.
+
+Both repositories get one commit each, made under the writer locks ingest and the
+pipeline use. Only the subject's own DVC objects are deleted (and the old directory
+listings that name them): other subjects' old versions stay restorable. Git history
+keeps the pseudonym in older watermark.json versions; no birthdate is anywhere.
+A JSON report (mode 0600) goes to --report-dir; a summary is printed. A subject with
+nothing left is an error (exit code 2).
+
+Examples:
+
+  brain forget S02
+
+  brain forget S02 --json
+"""
+
+
 def _help(text: str) -> str:
     """Help text for Typer's rich mode: paragraphs on one line, example lines kept."""
     paragraphs = []
@@ -74,6 +115,9 @@ _FEATURE_REMOTE = _opt("FEATURE_REMOTE", "DVC remote of the feature store",
                        "var/dvc-remote/features")
 _S3_ENDPOINT_URL = _opt("S3_ENDPOINT_URL", "S3 API endpoint for s3:// remotes, e.g. MinIO's "
                         "http://127.0.0.1:9000")
+
+_FORGET_REPORT_DIR = _opt("FORGET_REPORT_DIR", "Folder of forget reports",
+                          "var/data/forget-reports")
 
 
 def _remote(repo: Path, url: str, given: bool) -> str | None:
@@ -186,7 +230,74 @@ def register(app: typer.Typer) -> None:
             return
         _print_status(raw, features, settings)
 
+    @data.command("keygen", help=_help(KEYGEN_HELP))
+    def keygen(
+        path: Path = typer.Argument(..., help="The key file to create (or, with --add, to "
+                                    "extend)."),
+        add: bool = typer.Option(False, "--add", help="Put a new key first in an existing "
+                                 "key file."),
+    ) -> None:
+        from brain_data.label_keys import add_key, create_key_file
+
+        kid = add_key(path) if add else create_key_file(path)
+        typer.echo(f"{'added' if add else 'created'} label key {kid} in {path}; set "
+                   f"BRAIN_LABEL_KEY_FILE={path}")
+
+    @data.command("reencrypt-labels", help=_help(REENCRYPT_HELP))
+    def reencrypt(raw_repo: Path = _RAW_REPO) -> None:
+        from brain_data.raw import reencrypt_labels
+
+        done = reencrypt_labels(_settings(raw_repo=raw_repo))
+        commit = f", commit {done.commit[:12]}" if done.commit else ""
+        typer.echo(f"{done.rewritten} of {done.labels} label(s) re-encrypted{commit}.")
+
     app.add_typer(data, name="data")
+
+    @app.command("forget", help=_help(FORGET_HELP))
+    def forget(
+        subject: str = typer.Argument(..., help="The subject's pseudonym (e.g. S02)."),
+        spool_dir: Path = _SPOOL_DIR,
+        raw_repo: Path = _RAW_REPO,
+        feature_repo: Path = _FEATURE_REPO,
+        report_dir: Path = _FORGET_REPORT_DIR,
+        json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        from brain_data.forget import forget_subject, write_report
+
+        settings = _settings(spool_dir=spool_dir, raw_repo=raw_repo,
+                             feature_repo=feature_repo, forget_report_dir=report_dir)
+        report = forget_subject(settings, subject)
+        path = write_report(report, settings.forget_report_dir)
+        if json_output:
+            typer.echo(json.dumps({**report.to_dict(), "report_path": str(path)}, indent=2))
+            return
+        _print_forget(report, path)
+
+
+def _print_forget(report: Any, path: Path) -> None:
+    lines = [f"Forgot subject {report.subject}: {len(report.sessions)} session(s) "
+             f"({report.seconds} s)."]
+    if report.spool_files or report.quarantine_files:
+        lines.append(f"  spool: {len(report.spool_files)} file(s), quarantine: "
+                     f"{len(report.quarantine_files)} file(s) deleted")
+    for title, repo in (("raw repository", report.raw), ("feature store", report.features)):
+        if repo is None:
+            continue
+        commit = f"commit {repo.commit[:12]}" if repo.commit else "no new commit"
+        lines.append(f"  {title}: {len(repo.files)} file(s) removed, {commit}")
+        for place in repo.objects:
+            lines.append(f"    {len(place.deleted)} DVC object(s) deleted from {place.location}")
+        if repo.unrestorable_revisions:
+            lines.append(f"    {len(repo.unrestorable_revisions)} older revision(s) no longer "
+                         "fully restorable (listed in the report)")
+    if report.trained_on_revisions:
+        lines.append(f"  models trained on {len(report.trained_on_revisions)} feature-store "
+                     "revision(s) that held the subject (MLflow tag brain.dataset_version; "
+                     "listed in the report)")
+    lines.append(f"  retrain: {report.retrain}")
+    lines += [f"  kept: {note}" for note in report.kept]
+    lines.append(f"Report: {path}")
+    typer.echo("\n".join(lines))
 
 
 def _repo_lines(title: str, state: Any) -> list[str]:

@@ -49,6 +49,11 @@ class Settings(BrainSettings):
         None, gt=0, description="give up waiting for a repository's writer lock after "
         "this many seconds (unset: wait as long as needed)")
 
+    forget_report_dir: Path = Field(
+        Path("var/data/forget-reports"),
+        description="where `brain forget` writes its reports (they name the pseudonym, "
+        "never a birthdate)")
+
     airflow_url: str | None = Field(
         None, description="Airflow's API server (e.g. http://airflow-apiserver:8080): new "
         "raw data then starts brain_etl at once instead of at the next hourly run")

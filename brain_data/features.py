@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 FEATURES_DIR = "features"
 WATERMARK_FILE = "watermark.json"
 WATERMARK_SCHEMA = 1
+#: The lock (in the feature repository's .git) a pipeline run holds, and `brain forget`.
+PIPELINE_LOCK = "brain-pipeline.lock"
 
 FEATURE_README = """\
 # BRAIN feature store

@@ -5,7 +5,8 @@ The raw repository (a :class:`~brain_data.repository.VersionedRepo`)::
     <raw_repo>/
         bids/      BIDS-EEG written by brain_core.bids (DVC-tracked; bids.dvc in git)
             sub-<subject>/ses-<session hex>/eeg/sub-<subject>_ses-<hex>_task-<phase>_eeg.vhdr ...
-        labels/    <session_id>.json, one label per session (DVC-tracked; labels.dvc)
+        labels/    <session_id>.json, one encrypted label per session (DVC-tracked;
+                   labels.dvc; see brain_data.labels)
         README.md
 
 Labels are kept out of ``participants.tsv``: see :mod:`brain_data.labels`.
@@ -52,6 +53,7 @@ from brain_core.codec import decode_recording
 from brain_core.errors import CodecError, ConflictError, InvalidInputError
 from brain_core.models import PHASES
 from brain_data.config import Settings
+from brain_data.label_keys import load_label_keys
 from brain_data.labels import LABELS_DIR, label_path, parse_label, read_label, write_label
 from brain_data.repository import (
     VersionedRepo,
@@ -82,7 +84,8 @@ Written by brain_data; do not edit by hand.
 
 - `bids/`: the EEG recordings as BIDS-EEG (BrainVision float32), one per session and
   phase: `sub-<subject>/ses-<session>/eeg/..._task-<day|month|year>_eeg.vhdr`.
-- `labels/`: one label (the session's birthdate) per session, kept apart from the EEG.
+- `labels/`: one label (the session's birthdate) per session, kept apart from the EEG and
+  encrypted (AES-256-GCM; the key is BRAIN_LABEL_KEY_FILE, never in this repository).
 
 Both folders are tracked by DVC: `git clone` this repository, then `dvc pull`.
 """
@@ -542,6 +545,52 @@ def _drop_missing_scans(session_dir: Path) -> None:
             scans.unlink()
         elif len(kept) < len(lines):
             atomic_write(scans, ("\n".join(kept) + "\n").encode())
+
+
+# --------------------------------------------------------------------------- label keys
+
+
+@dataclass(frozen=True)
+class ReencryptReport:
+    """What :func:`reencrypt_labels` did."""
+
+    labels: int
+    rewritten: int
+    commit: str | None
+    pushed: bool
+
+
+def reencrypt_labels(settings: Settings) -> ReencryptReport:
+    """Rewrite every label not yet encrypted under the current key, in one commit.
+
+    Serves both key rotation (after ``brain data keygen --add``) and the migration of
+    labels stored before encryption (plain JSON). Labels already under the current key
+    keep their bytes. Older revisions keep their old label objects in DVC's cache and
+    remote: keep the old key in the key file as long as those revisions matter.
+
+    Raises
+    ------
+    LabelKeyError
+        Without a key, or when a label's key is missing from the key file (nothing is
+        committed then).
+    """
+    repo = raw_repository(settings.raw_repo)
+    repo.require()
+    keys = load_label_keys()
+    rewritten = 0
+    with repo.writer_lock(settings.lock_timeout_s):
+        repo.recover()
+        paths = sorted((repo.root / LABELS_DIR).glob("*.json"))
+        for path in paths:
+            before = path.read_bytes()
+            write_label(path.parent, read_label(path, keys=keys), keys=keys)
+            rewritten += path.read_bytes() != before
+        commit = repo.commit(f"Re-encrypt {rewritten} label(s) under the current key\n") \
+            if rewritten else None
+        pushed = repo.push()
+    log.info("re-encrypted %d of %d label(s)", rewritten, len(paths))
+    return ReencryptReport(labels=len(paths), rewritten=rewritten, commit=commit,
+                           pushed=pushed)
 
 
 # --------------------------------------------------------------------------- status

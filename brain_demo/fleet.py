@@ -82,6 +82,18 @@ class Fleet:
     def drift_reports(self) -> Path:
         return self.workdir / "drift"
 
+    @property
+    def label_key_file(self) -> Path:
+        """The demo's label key (made at the first start, kept with its data)."""
+        return self.workdir / "secrets" / "label_key"
+
+    def ensure_label_key(self) -> None:
+        """Create the label key once: labels are encrypted at rest, with no default key."""
+        from brain_data.label_keys import create_key_file
+
+        if not self.label_key_file.exists():
+            create_key_file(self.label_key_file)
+
     def _procfile(self) -> str:
         python = shlex.quote(sys.executable)
         mlflow = shlex.quote(str(Path(sys.executable).with_name("mlflow")))
@@ -126,6 +138,7 @@ class Fleet:
             "BRAIN_DATA_RAW_REMOTE": str(remote / "raw"),
             "BRAIN_DATA_FEATURE_REMOTE": str(remote / "features"),
             "BRAIN_DATA_RESCAN_INTERVAL_S": "5",
+            "BRAIN_LABEL_KEY_FILE": str(self.label_key_file),
             "BRAIN_PIPELINE_RAW_REPO": str(self.raw_repo),
             "BRAIN_PIPELINE_FEATURE_REPO": str(self.feature_repo),
             "BRAIN_PIPELINE_TRANSFORM_URL": self.url("transform"),
@@ -134,6 +147,7 @@ class Fleet:
     def start(self, timeout_s: float = 180.0) -> None:
         """Start honcho and wait until every service answers /health."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ensure_label_key()
         for name, preferred in DEFAULT_PORTS.items():
             self.ports.setdefault(name, _pick_port(preferred))
         (self.workdir / "receiver-credentials").write_text(

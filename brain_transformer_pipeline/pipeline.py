@@ -40,6 +40,7 @@ from brain_core.codec import encode_recording
 from brain_core.errors import DependencyError, InvalidInputError, NotFoundError
 from brain_data.features import (
     FEATURES_DIR,
+    PIPELINE_LOCK,
     WATERMARK_FILE,
     Watermark,
     WatermarkEntry,
@@ -142,7 +143,7 @@ def run_pipeline(settings: Settings, *, client: TransformClient | None = None,
     client = client or TransformClient(settings.transform_url, timeout_s=settings.timeout_s)
     report = PipelineReport()
     try:
-        with file_lock(store.root / ".git" / "brain-pipeline.lock",
+        with file_lock(store.root / ".git" / PIPELINE_LOCK,
                        timeout_s=settings.lock_timeout_s, what="pipeline lock"):
             _run(settings, store, config, client, report, progress)
     finally:
@@ -228,7 +229,7 @@ def _labels(raw: VersionedRepo, rev: str, recordings: Sequence[RawRecording]
     labels = {}
     for session_id, path in committed_labels(raw, rev).items():
         try:
-            label = read_label(path)
+            label = read_label(path, session_id)
         except InvalidInputError as err:
             log.warning("skipping the unreadable label of session %s (%s)", session_id,
                         err.field)

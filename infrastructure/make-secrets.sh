@@ -46,6 +46,12 @@ s3_credentials() {
         "$(hex 32)"
 }
 
+label_key() {
+    # The AES-256 key that encrypts labels (birthdates) at rest: 32 random bytes, base64,
+    # one key per line (brain_data.label_keys; `brain data keygen --add` rotates it).
+    openssl rand -base64 32
+}
+
 bcrypt() {
     # Read a password on stdin, print Caddy's bcrypt hash of it.
     if command -v caddy >/dev/null 2>&1; then
@@ -73,6 +79,7 @@ make airflow_fernet_key fernet_key
 make airflow_jwt_secret hex 32
 make airflow_api_secret_key hex 32
 make caddy_basic_auth caddy_basic_auth
+make label_key label_key
 
 echo
 echo "Secrets are in $dir. Log-in passwords for people:"
