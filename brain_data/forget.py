@@ -64,7 +64,7 @@ from brain_data.features import (
 )
 from brain_data.labels import LABELS_DIR, label_path, parse_label, read_label
 from brain_data.raw import BIDS_DIR, REASON_SUFFIX, raw_repository
-from brain_data.repository import VersionedRepo, _dvc, file_lock
+from brain_data.repository import VersionedRepo, dvc_repo, file_lock
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class _History:
         self.repo = repo
         #: data dir -> {manifest md5 -> (revisions, entries relpath -> md5)}
         self.manifests: dict[str, dict[str, tuple[list[str], dict[str, str]]]] = {}
-        with _dvc(repo.root) as dvc:
+        with dvc_repo(repo.root) as dvc:
             odbs = _odbs(dvc)
             for data_dir in data_dirs:
                 found: dict[str, tuple[list[str], dict[str, str]]] = {}
@@ -288,7 +288,7 @@ def _read_object(odbs: list[tuple[str, Any]], md5: str) -> bytes | None:
 def _delete_objects(repo: VersionedRepo, md5s: set[str]) -> list[RemoteObjects]:
     """Delete ``md5s`` from the cache and every remote; what was there, per place."""
     done = []
-    with _dvc(repo.root) as dvc:
+    with dvc_repo(repo.root) as dvc:
         for location, odb in _odbs(dvc):
             place = RemoteObjects(location)
             for md5 in sorted(md5s):
@@ -401,7 +401,7 @@ def _participants_naming(history: _History, subject: str) -> set[str]:
     """Objects of old participants.tsv versions that hold the subject's row."""
     found = set()
     md5s = {md5 for rel, md5 in history.entries(BIDS_DIR) if rel == "participants.tsv"}
-    with _dvc(history.repo.root) as dvc:
+    with dvc_repo(history.repo.root) as dvc:
         odbs = _odbs(dvc)
         for md5 in md5s:
             content = _read_object(odbs, md5) or b""

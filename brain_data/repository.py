@@ -69,6 +69,10 @@ class LockTimeoutError(BrainError):
     """A repository's writer lock was not obtained within the time allowed."""
 
 
+class RemoteError(DependencyError):
+    """The DVC remote could not be reached or refused the data (push or pull)."""
+
+
 # --------------------------------------------------------------------------- small helpers
 
 
@@ -139,7 +143,7 @@ def _quiet_dvc() -> None:
 
 
 @contextlib.contextmanager
-def _dvc(root: Path) -> Iterator[Any]:
+def dvc_repo(root: Path) -> Iterator[Any]:
     """DVC's in-process API on ``root``, waiting for DVC's repository lock."""
     from dvc.repo import Repo
 
@@ -324,7 +328,7 @@ class VersionedRepo:
         for name in self.data_dirs:
             (self.root / name).mkdir(exist_ok=True)
         try:
-            with _dvc(self.root) as repo:
+            with dvc_repo(self.root) as repo:
                 repo.add([str(self.root / name) for name in self.data_dirs])
         except Exception as err:  # DVC raises many types; all mean "not committed"
             raise DependencyError(f"dvc add in {self.root} failed: {err}") from err
@@ -351,7 +355,7 @@ class VersionedRepo:
 
         Raises
         ------
-        DependencyError
+        RemoteError
             If the remote cannot be reached or refuses the data.
         """
         head = self.head()
@@ -360,10 +364,10 @@ class VersionedRepo:
         if self.pushed_revision() == head:
             return True
         try:
-            with _dvc(self.root) as repo:
+            with dvc_repo(self.root) as repo:
                 count = repo.push()
         except Exception as err:  # network, credentials, missing bucket ...
-            raise DependencyError(
+            raise RemoteError(
                 f"dvc push from {self.root} to {self.remote_url()} failed: {err}") from err
         atomic_write(self._pushed_path, f"{head}\n".encode())
         log.info("pushed %s of %s (%s new file(s)) to %s", head[:12], self.root.name, count,
@@ -373,10 +377,10 @@ class VersionedRepo:
     def pull(self) -> None:
         """``dvc pull``: fetch HEAD's data from the remote and check it out."""
         try:
-            with _dvc(self.root) as repo:
+            with dvc_repo(self.root) as repo:
                 repo.pull()
         except Exception as err:
-            raise DependencyError(
+            raise RemoteError(
                 f"dvc pull into {self.root} from {self.remote_url()} failed: {err}") from err
 
     # ---------------------------------------------------------------- reading

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from brain_core import __version__
 from brain_core.codec import MEDIA_TYPE, decode_recording
 from brain_core.errors import CodecError, DependencyError, InvalidInputError
+from brain_core.http import read_body
 from brain_drift.config import Settings
 from brain_drift.evidently_report import DriftRule
 from brain_drift.monitor import DriftMonitor
@@ -80,9 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health")
     def health(request: Request) -> dict[str, Any]:
-        """Drift state, window fill, reference, last check and last push."""
+        """Drift state, window fill, reference, last check, last push, and Uptime Kuma's
+        state (an outage delays alerts: they wait in ``push.pending``)."""
+        pusher: KumaPusher = request.app.state.pusher
         return {"version": __version__, **request.app.state.monitor.health(),
-                "push": request.app.state.pusher.health()}
+                "dependencies": {"uptime_kuma": pusher.dependency_state()},
+                "push": pusher.health()}
 
     @app.post("/v1/recordings", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted,
               openapi_extra={"requestBody": {"required": True,
@@ -91,11 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def add_recording(request: Request) -> Accepted:
         """Take one recording (binary codec) into the window; the check runs in the
         background."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip()
-        if content_type != MEDIA_TYPE:
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                                f"Content-Type must be {MEDIA_TYPE}, got {content_type!r}.")
-        payload = await _read_limited(request, settings.max_upload_bytes)
+        payload = await read_body(request, limit=settings.max_upload_bytes,
+                                  media_type=MEDIA_TYPE, timeout_s=settings.body_timeout_s)
         return await run_in_threadpool(_accept, request.app.state.monitor, payload,
                                        settings.max_upload_bytes)
 
@@ -123,13 +124,3 @@ def _accept(monitor: DriftMonitor, payload: bytes, limit: int) -> Accepted:
     return Accepted(session_id=str(recording.session_id), phase=recording.phase.value,
                     queued=queued, state=state)
 
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                f"Upload is above the limit of {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -63,6 +63,8 @@ class Settings(BrainSettings):
         "per feature and check); false: the dataset-level verdict only, ten times cheaper",
     )
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(
+        120.0, gt=0, description="longest time to receive a request body (408 after it)")
 
     @field_validator("push_url")
     @classmethod

@@ -191,6 +191,20 @@ class KumaPusher:
             self._pending.append((status, message))
             self._cond.notify_all()
 
+    def dependency_state(self) -> str:
+        """Uptime Kuma as a dependency: ``ok``, ``unreachable`` (no answer), ``error`` (it
+        refused the push, e.g. an unknown token), ``unknown`` before the first push, or
+        ``not_configured``."""
+        with self._cond:
+            last = self._last
+        if not self.configured:
+            return "not_configured"
+        if last is None:
+            return "unknown"
+        if last.ok:
+            return "ok"
+        return "unreachable" if last.http_status is None else "error"
+
     def health(self) -> dict[str, Any]:
         """Where pushes go (redacted), the last attempt, and what waits to be sent."""
         with self._cond:

@@ -63,8 +63,17 @@ def create_app(settings: Settings | None = None, *, holder: ChampionHolder | Non
 
     @app.get("/health")
     def health(request: Request) -> dict[str, Any]:
-        """Which model is served, and whether the last registry poll or load failed."""
-        return {"version": __version__, **request.app.state.champion.health()}
+        """Which model is served, and the state of its dependencies (MLflow, transform).
+
+        "degraded" while either is unreachable: a loaded champion keeps serving through
+        an MLflow outage, but nothing can be predicted without the transform service.
+        """
+        state = request.app.state.champion.health()
+        transform = request.app.state.transform.health()
+        state["dependencies"]["transform"] = transform
+        if state["status"] == "ok" and transform != "ok":
+            state["status"] = "degraded"
+        return {"version": __version__, **state}
 
     @app.post("/v1/predict", response_model=PhasePrediction,
               openapi_extra={"requestBody": {"required": True,

@@ -4,6 +4,12 @@ A poller thread asks MLflow which version carries the alias every ``poll_interva
 A new version is loaded in the background and then swapped in with one reference
 assignment, so a request in flight finishes on the model it started with. A version
 that fails to load leaves the old one serving; `/health` says so.
+
+MLflow going away changes nothing for predictions: the loaded champion keeps serving,
+``/health`` turns ``degraded`` with ``dependencies.mlflow = "unreachable"``, and the next
+successful poll clears it. A load cut short by such an outage is retried at the next
+poll; only a version that fails to load while MLflow answers is skipped until the next
+promotion.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class ChampionHolder:
         self.last_error: str | None = None
         self.failed_version: str | None = None
         self.last_poll: str | None = None
+        self.mlflow_state = "unknown"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: Any = None
@@ -56,11 +63,14 @@ class ChampionHolder:
         try:
             version = self._registry().get_model_version_by_alias(self.name, self.alias)
         except Exception as err:  # MLflow down, or no such model/alias yet
+            self.mlflow_state = mlflow_state(err)
             self.last_error = f"registry: {_short(err)}"
-            log.warning("could not read %s@%s: %s", self.name, self.alias, _short(err))
+            log.warning("could not read %s@%s (MLflow %s): %s", self.name, self.alias,
+                        self.mlflow_state, _short(err))
             return
         finally:
             self.last_poll = datetime.now(UTC).isoformat()
+        self.mlflow_state = "ok"
         if self.current is not None and self.current.version == version.version:
             self.last_error = None
             return
@@ -69,16 +79,28 @@ class ChampionHolder:
         try:
             model = load_p300_model(self.tracking_uri, f"models:/{self.name}/{version.version}")
         except Exception as err:
-            self.failed_version = version.version
-            self.last_error = f"version {version.version} failed to load: {_short(err)}"
-            log.error("keeping version %s: %s", self.current and self.current.version,
-                      self.last_error)
+            self._load_failed(version.version, err)
             return
         self.current = LoadedModel(model=model, name=self.name, version=str(version.version),
                                    run_id=version.run_id,
                                    loaded_at=datetime.now(UTC).isoformat())
         self.failed_version, self.last_error = None, None
         log.info("now serving %s version %s", self.name, version.version)
+
+    def _load_failed(self, version: str, err: Exception) -> None:
+        """Skip ``version`` from now on, unless MLflow itself went away meanwhile."""
+        try:
+            self._registry().get_model_version_by_alias(self.name, self.alias)
+        except Exception as probe:
+            self.mlflow_state = mlflow_state(probe)
+        if self.mlflow_state == "ok":
+            self.failed_version = version
+            self.last_error = f"version {version} failed to load: {_short(err)}"
+        else:  # an outage, not a broken model: the next poll tries again
+            self.last_error = (f"version {version} could not be loaded, MLflow is "
+                               f"{self.mlflow_state}: {_short(err)}")
+        log.error("keeping version %s: %s", self.current and self.current.version,
+                  self.last_error)
 
     def start(self) -> None:
         self._stop.clear()
@@ -109,6 +131,7 @@ class ChampionHolder:
             "model": None if current is None else {
                 "name": current.name, "version": current.version, "run_id": current.run_id,
                 "loaded_at": current.loaded_at},
+            "dependencies": {"mlflow": self.mlflow_state},
             "last_error": self.last_error,
             "last_poll": self.last_poll,
             "poll_interval_s": self.poll_interval_s,
@@ -122,6 +145,16 @@ def load_p300_model(tracking_uri: str, uri: str) -> Any:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+
+
+def mlflow_state(err: Exception) -> str:
+    """``ok`` when MLflow answered (with an error such as "no such alias"), ``error`` when it
+    failed on its side, ``unreachable`` when it could not be asked at all."""
+    from mlflow.exceptions import RestException
+
+    if isinstance(err, RestException):
+        return "error" if err.get_http_status_code() >= 500 else "ok"
+    return "unreachable"
 
 
 def _short(err: Exception) -> str:

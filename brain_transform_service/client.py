@@ -9,6 +9,11 @@ from brain_core.errors import DependencyError, InvalidInputError
 from brain_transform_service.transform import EpochSet, TransformConfig
 from brain_transform_service.wire import decode_epochs
 
+#: Connection failures (not timeouts, not answers), tried once more. A transform is a pure
+#: function of its input, so sending it again is safe: after a restart of the service the
+#: first request may go out on a pooled connection the old process had closed.
+_RETRIED = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
 
 class TransformClient:
     """Calls ``POST /v1/transform`` (and its batch form) over HTTP."""
@@ -19,11 +24,16 @@ class TransformClient:
     def _post(self, path: str, body: bytes, media_type: str,
               config: TransformConfig | None) -> bytes:
         params = {"config": config.model_dump_json()} if config is not None else {}
-        try:
-            response = self._client.post(path, content=body, params=params,
-                                         headers={"Content-Type": media_type})
-        except httpx.HTTPError as err:
-            raise DependencyError(f"transform service unreachable: {err}") from err
+        for attempt in (1, 2):
+            try:
+                response = self._client.post(path, content=body, params=params,
+                                             headers={"Content-Type": media_type})
+                break
+            except _RETRIED as err:
+                if attempt == 2:
+                    raise DependencyError(f"transform service unreachable: {err}") from err
+            except httpx.HTTPError as err:
+                raise DependencyError(f"transform service unreachable: {err}") from err
         if response.status_code in (413, 422):
             detail = response.json()
             raise InvalidInputError(detail.get("detail", response.text),
@@ -43,6 +53,15 @@ class TransformClient:
         body = self._post("/v1/transform/batch", pack_frames(payloads), BATCH_MEDIA_TYPE,
                           config)
         return [decode_epochs(frame) for frame in unpack_frames(body)]
+
+    def health(self, timeout_s: float = 2.0) -> str:
+        """The service's state for a dependant's ``/health``: ``ok``, ``unreachable`` or
+        ``error`` (it answered, but not with 200)."""
+        try:
+            response = self._client.get("/health", timeout=timeout_s)
+        except httpx.HTTPError:
+            return "unreachable"
+        return "ok" if response.status_code == 200 else "error"
 
     def close(self) -> None:
         self._client.close()

@@ -41,6 +41,10 @@ def recording():
     recordings, _ = simulate_session(person, preset="easy", repetitions=2, years=YEARS, seed=5)
     return recordings[1]  # the month phase: small
 
+#: Its own registered model: the session's MLflow server is shared with test_serving, which
+#: starts from "no champion yet" under the default name.
+MODEL_NAME = "brain-p300-fuzz"
+
 
 @pytest.fixture(scope="module")
 def inference(mlflow_server, start_server):
@@ -48,12 +52,13 @@ def inference(mlflow_server, start_server):
 
     trained = train_local(mlflow_server.url, n_subjects=3, n_eval_subjects=2,
                           preset="easy", repetitions=3, years=YEARS, seed=3,
-                          force_champion=True, progress=False)
+                          name=MODEL_NAME, force_champion=True, progress=False)
     transform = start_server("brain_transform_service", env={"BRAIN_TRANSFORM_PORT": "{port}"})
     server = start_server("brain_inference", env={
         "BRAIN_INFERENCE_PORT": "{port}",
         "BRAIN_INFERENCE_TRACKING_URI": mlflow_server.url,
         "BRAIN_INFERENCE_TRANSFORM_URL": transform.url,
+        "BRAIN_INFERENCE_MODEL_NAME": MODEL_NAME,
         "BRAIN_INFERENCE_POLL_INTERVAL_S": "3600",  # this champion for the whole module
     }, timeout_s=120)
     health = httpx.get(f"{server.url}/health", timeout=30).json()
