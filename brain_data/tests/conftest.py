@@ -41,3 +41,18 @@ def s3_bucket(moto_s3, monkeypatch, request):
     response = httpx.put(f"{moto_s3}/{bucket}")
     assert response.status_code == 200, response.text
     return bucket
+
+
+@pytest.fixture(params=["local", "s3"])
+def remote_settings(request, tmp_path):
+    """Settings with both repositories initialised; remotes a folder, or moto's S3."""
+    if request.param == "local":
+        settings = make_settings(tmp_path)
+    else:
+        endpoint = request.getfixturevalue("moto_s3")
+        bucket = request.getfixturevalue("s3_bucket")
+        settings = make_settings(tmp_path, raw_remote=f"s3://{bucket}/raw",
+                                 feature_remote=f"s3://{bucket}/features",
+                                 s3_endpoint_url=endpoint)
+    init_repos(settings)
+    return settings

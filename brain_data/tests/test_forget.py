@@ -33,8 +33,6 @@ from brain_data.forget import NothingToForgetError, forget_subject
 from brain_data.labels import read_label
 from brain_data.raw import committed_labels, committed_recordings, ingest_once, raw_repository
 from brain_data.tests.helpers import (
-    init_repos,
-    make_settings,
     spool_label,
     spool_recording,
     tiny_recording,
@@ -52,21 +50,14 @@ BRAIN = str(Path(sys.executable).with_name("brain"))
 DVC = str(Path(sys.executable).with_name("dvc"))
 
 
-@pytest.fixture(params=["local", "s3"])
-def stores(request, tmp_path):
-    """Settings with both repositories initialised, remotes a folder or moto's S3."""
-    if request.param == "local":
-        settings = make_settings(tmp_path)
-        env = {}
-    else:
-        endpoint = request.getfixturevalue("moto_s3")
-        bucket = request.getfixturevalue("s3_bucket")
-        settings = make_settings(tmp_path, raw_remote=f"s3://{bucket}/raw",
-                                 feature_remote=f"s3://{bucket}/features",
-                                 s3_endpoint_url=endpoint)
-        env = {"bucket": bucket, "endpoint": endpoint}
-    init_repos(settings)
-    return settings, env
+@pytest.fixture
+def stores(remote_settings):
+    """Settings with remotes a folder or moto's S3, and where to reach the bucket."""
+    remote = remote_settings.raw_remote
+    if not str(remote).startswith("s3://"):
+        return remote_settings, {}
+    return remote_settings, {"bucket": str(remote)[len("s3://"):].split("/")[0],
+                             "endpoint": remote_settings.s3_endpoint_url}
 
 
 def _ingest(settings, sessions) -> None:

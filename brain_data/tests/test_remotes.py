@@ -15,8 +15,6 @@ import pytest
 
 from brain_data.raw import committed_labels, committed_recordings, ingest_once, raw_repository
 from brain_data.tests.helpers import (
-    init_repos,
-    make_settings,
     spool_label,
     spool_recording,
     tiny_session,
@@ -38,20 +36,6 @@ def _clone_and_pull(repo: Path, into: Path) -> Path:
                           env={**os.environ, "DVC_NO_ANALYTICS": "1"})
     assert done.returncode == 0, done.stderr
     return into
-
-
-@pytest.fixture(params=["local", "s3"])
-def remote_settings(request, tmp_path):
-    if request.param == "local":
-        settings = make_settings(tmp_path)
-    else:
-        endpoint = request.getfixturevalue("moto_s3")
-        bucket = request.getfixturevalue("s3_bucket")
-        settings = make_settings(tmp_path, raw_remote=f"s3://{bucket}/raw",
-                                 feature_remote=f"s3://{bucket}/features",
-                                 s3_endpoint_url=endpoint)
-    init_repos(settings)
-    return settings
 
 
 def test_clone_and_pull_gives_the_same_bytes(remote_settings, tmp_path):
