@@ -36,12 +36,36 @@ def _git(root: Path, *args: str) -> str:
                           check=True).stdout
 
 
+def _is_git_checkout(root: Path) -> bool:
+    return subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root,
+                          capture_output=True).returncode == 0
+
+
+def _every_file(root: Path) -> list[str]:
+    """Without git: every file below ``root`` but hidden folders (.venv, .tools, ...),
+    caches and the outputs of demos and benchmarks."""
+    skip = {"__pycache__", "demo-output", "artifacts", "node_modules"}
+    return [path.relative_to(root).as_posix() for path in root.rglob("*")
+            if path.is_file() and path.name not in IGNORED
+            and not any(part.startswith(".") or part in skip
+                        for part in path.relative_to(root).parent.parts)]
+
+
 def scan(root: Path) -> tuple[SecretsCollection, SecretsCollection]:
-    """(findings in the files git tracks under ``root``, findings in its history's diffs)."""
-    files = [name for name in _git(root, "ls-files", "-z").split("\0")
-             if name and name not in IGNORED and (root / name).is_file()]
-    history = _git(root, "log", "-p", "--all", "--format=", "--no-color", "--no-ext-diff",
-                   "--", ".", *(f":!{name}" for name in IGNORED))
+    """(findings in the files git tracks under ``root``, findings in its history's diffs).
+
+    Outside a git checkout (an exported tree) every file is scanned and there is no
+    history to read.
+    """
+    if _is_git_checkout(root):
+        files = [name for name in _git(root, "ls-files", "-z").split("\0")
+                 if name and name not in IGNORED and (root / name).is_file()]
+        history = _git(root, "log", "-p", "--all", "--format=", "--no-color",
+                       "--no-ext-diff", "--", ".", *(f":!{name}" for name in IGNORED))
+    else:
+        print(f"{root} is not a git checkout: scanning its files, no history",
+              file=sys.stderr)
+        files, history = _every_file(root), ""
     with default_settings() as settings:
         tracked, past = SecretsCollection(root=str(root)), SecretsCollection()
         tracked.scan_files(*files, num_processors=1)

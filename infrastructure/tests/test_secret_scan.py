@@ -65,3 +65,13 @@ def test_an_audited_finding_passes_after_update(repo):
     assert _scan(repo, "--update").returncode == 0
     assert _scan(repo).returncode == 0
 
+
+
+def test_an_exported_tree_without_git_is_scanned_file_by_file(tmp_path):
+    (tmp_path / "app.py").write_text("print('hello')\n")
+    assert _scan(tmp_path).returncode == 0
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "settings.py").write_text(PLANTED)
+    result = _scan(tmp_path)
+    assert result.returncode == 1
+    assert "pkg/settings.py:1: Secret Keyword" in result.stderr
