@@ -639,8 +639,6 @@ def read_recording(path: Path) -> Recording:
         from brain_core.codec import validation_message
 
         raise InvalidInputError(f"{path}: {validation_message(err)}", field="path") from err
-    except OverflowError as err:  # a meas_date whose UTC time falls outside years 1-9999
-        raise InvalidInputError(f"{path}: meas_date: {err}", field="meas_date") from err
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:

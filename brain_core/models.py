@@ -131,7 +131,10 @@ EEGArray = Annotated[
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("meas_date must carry a timezone (UTC)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00: its UTC time is before year 1
+        raise ValueError("meas_date is out of range once converted to UTC") from None
 
 
 class Event(BaseModel):
