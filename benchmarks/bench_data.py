@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 from brain_core.codec import encode_recording
-from brain_core.simulate import make_subject, simulate_session
 from brain_core.testing import free_port
 from brain_data.config import Settings
 from brain_data.features import init_feature_repo
 from brain_data.raw import committed_recordings, ingest_once, init_raw_repo
 from brain_data.tests.helpers import serving
 from brain_receiver.spool import atomic_write
+from brain_sim.simulate import make_subject, simulate_session
 from brain_transformer_pipeline.config import Settings as PipelineSettings
 from brain_transformer_pipeline.pipeline import run_pipeline
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from rich.console import Console
 
 from brain_core.models import PHASES
-from brain_core.simulate import make_subject, simulate_session
 from brain_core.upload import ReceiverClient
 from brain_demo.fleet import Fleet
 from brain_demo.run import run_dags, upload_simulated_subjects, wait_for_ingest, wait_for_version
+from brain_sim.simulate import make_subject, simulate_session
 
 N_SUBJECTS = 30
 YEARS = (1980, 1999)

@@ -48,7 +48,7 @@ TRANSFORMS = {"default": {}, "recording-ref": {"reference": None}}
 def cached_dataset(cache: Path, preset: str, *, subjects: int, repetitions: int,
                    years: tuple[int, int], innocent: float, seed: int) -> Path:
     """The simulated BIDS root for these settings, written once (atomically renamed)."""
-    from brain_core.simulate import write_simulated_dataset
+    from brain_sim.simulate import write_simulated_dataset
 
     name = (f"{preset}-n{subjects}-r{repetitions}-y{years[0]}-{years[1]}-"
             f"i{innocent:g}-s{seed}")

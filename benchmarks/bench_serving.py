@@ -19,9 +19,9 @@ import httpx
 import numpy as np
 
 from brain_core.codec import MEDIA_TYPE, encode_recording
-from brain_core.simulate import make_subject, simulate_recording
 from brain_core.testing import Server, free_port
 from brain_receiver.auth import hash_password
+from brain_sim.simulate import make_subject, simulate_recording
 
 PASSWORD = "benchmark-password-123"
 

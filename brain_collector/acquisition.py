@@ -19,7 +19,7 @@ mapping (``marker_lag_s``: the stream's delivery delay, never negative if the ma
 Boards:
 
 - ``crown``: BrainFlow's ``CROWN_BOARD`` listening for the headset's OSC on ``ip_port``;
-- ``emulator``: the same driver, fed by :class:`brain_core.emulator.CrownEmulator` (a
+- ``emulator``: the same driver, fed by :class:`brain_sim.emulator.CrownEmulator` (a
   simulated subject streamed to 127.0.0.1:``ip_port``), so everything but the headset is
   the real path;
 - ``synthetic``: BrainFlow's ``SYNTHETIC_BOARD`` for timing and markers, its EEG rows
@@ -128,7 +128,7 @@ class SimulatedSignal:
     """
 
     def __init__(self, subject, preset: str, sfreq: float, seed: int = 0) -> None:
-        from brain_core.simulate import SignalGenerator
+        from brain_sim.simulate import SignalGenerator
 
         self.subject = subject
         self.generator = SignalGenerator(subject, preset, sfreq, CROWN_CH_NAMES, seed)
@@ -454,7 +454,7 @@ def open_acquisition(board: str, *, subject: str, ip_port: int = 9000,
         log.info("stopping the previous session's %s stream", board)
         previous.stop()
     if board == "synthetic":
-        from brain_core.simulate import make_subject
+        from brain_sim.simulate import make_subject
 
         sfreq = device_profile("synthetic").sfreq
         person = make_subject(subject, preset=preset, seed=sim_seed, years=years,
@@ -471,8 +471,8 @@ def open_acquisition(board: str, *, subject: str, ip_port: int = 9000,
         emulator = None
         name = "Neurosity Crown"
         if board == "emulator":
-            from brain_core.emulator import CrownEmulator
-            from brain_core.simulate import make_subject
+            from brain_sim.emulator import CrownEmulator
+            from brain_sim.simulate import make_subject
 
             person = make_subject(subject, preset=preset, seed=sim_seed, years=years,
                                   birthdate=sim_birthdate, ch_names=CROWN_CH_NAMES)

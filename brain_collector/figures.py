@@ -136,7 +136,7 @@ def erp_figure(erp: Erp, phase: str, item: int):
 def _layout_2d(ch_names: Sequence[str]) -> np.ndarray:
     """Positions on a flat head (nose up, radius 1 at the ears' level)."""
     try:
-        from brain_core.simulate import channel_positions
+        from brain_sim.simulate import channel_positions
 
         positions = np.asarray(channel_positions(ch_names), dtype=float)
     except Exception:  # names MNE's template does not know: a ring

@@ -21,7 +21,7 @@ from brain_core.errors import BrainError
 log = logging.getLogger(__name__)
 
 #: brain_core's own command modules; each has ``register(app)``.
-CORE_COMMAND_MODULES = ("brain_core.cli_data", "brain_core.cli_sim")
+CORE_COMMAND_MODULES = ("brain_core.cli_data",)
 
 HELP = """\
 BRAIN recovers the birthdate a person recognizes from their EEG (P300 responses to

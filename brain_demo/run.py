@@ -52,7 +52,7 @@ def upload_simulated_subjects(client: ReceiverClient, n_subjects: int, *, preset
                               repetitions: int, years: tuple[int, int], seed: int,
                               console: Console) -> None:
     """Simulate ``n_subjects`` sessions and upload each phase and label through the receiver."""
-    from brain_core.simulate import simulate_dataset
+    from brain_sim.simulate import simulate_dataset
 
     with _progress(console) as bar:
         task = bar.add_task(f"simulate and upload {n_subjects} subjects", total=n_subjects)
@@ -132,8 +132,8 @@ def run_demo(workdir: Path, *, n_subjects: int = 20, preset: str = "easy",
     """Run the whole demo; every process it starts is stopped before it returns."""
     from mlflow import MlflowClient
 
-    from brain_core.simulate import make_subject, simulate_session
     from brain_model.registry import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
+    from brain_sim.simulate import make_subject, simulate_session
 
     console = console or Console()
     started = time.monotonic()

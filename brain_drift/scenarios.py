@@ -3,7 +3,7 @@
 The drift kinds model what goes wrong with consumer headsets in the field:
 
 - ``loose_electrode``: one channel (``C3`` by default) is badly connected in every
-  session: extra broadband noise and line noise as :mod:`brain_core.simulate` models a
+  session: extra broadband noise and line noise as :mod:`brain_sim.simulate` models a
   bad channel (the preset's factors), always on the same electrode;
 - ``line_noise_x2``: the mains interference doubles (a new room, a charger nearby);
 - ``amplitude_x10`` and ``amplitude_div10``: another board, or a unit error, scales the
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 
 from brain_core.errors import check_option
 from brain_core.models import Recording
-from brain_core.simulate import make_subject, simulate_session, subject_label
+from brain_sim.simulate import make_subject, simulate_session, subject_label
 
 DRIFT_KINDS = ("none", "loose_electrode", "line_noise_x2", "amplitude_x10", "amplitude_div10")
 
@@ -46,7 +46,7 @@ def simulate_sessions(
     drift : str
         One of :data:`DRIFT_KINDS`.
     preset : str
-        Noise preset of :mod:`brain_core.simulate` (``easy``, ``realistic``, ``hard``).
+        Noise preset of :mod:`brain_sim.simulate` (``easy``, ``realistic``, ``hard``).
     seed : int
         Same arguments and seed, same recordings; another seed draws other subjects.
     phases : sequence of str

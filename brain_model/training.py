@@ -87,7 +87,7 @@ def simulated_dataset(n_subjects: int, *, preset: str, seed: int, repetitions: i
                       years: tuple[int, int], innocent_fraction: float,
                       progress: bool = False, subject_prefix: str = "") -> LabelledDataset:
     """Simulate ``n_subjects`` and transform them into a labelled dataset."""
-    from brain_core.simulate import simulate_dataset
+    from brain_sim.simulate import simulate_dataset
 
     recordings, birthdates = [], {}
     for session, label in simulate_dataset(n_subjects, preset=preset, seed=seed,

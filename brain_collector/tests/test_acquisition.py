@@ -17,7 +17,7 @@ from brain_collector.acquisition import (
     times_to_index,
 )
 from brain_core.devices import CROWN_CH_NAMES
-from brain_core.simulate import make_subject
+from brain_sim.simulate import make_subject
 
 
 def free_udp_port() -> int:
@@ -68,7 +68,7 @@ def test_simulated_signal_adds_the_response_at_the_presented_time():
 
 @pytest.mark.integration
 def test_crown_driver_fed_by_the_emulator_places_responses_where_the_clock_says():
-    from brain_core.emulator import CrownEmulator
+    from brain_sim.emulator import CrownEmulator
 
     board_ids, _, params_class, _ = __import__(
         "brain_collector.acquisition", fromlist=["_brainflow"])._brainflow()

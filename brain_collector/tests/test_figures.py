@@ -11,7 +11,7 @@ from brain_collector.figures import compute_erp, erp_figure, head_figure, probab
 from brain_collector.quality import ChannelQuality
 from brain_core.devices import CROWN_CH_NAMES
 from brain_core.models import PhasePrediction
-from brain_core.simulate import make_subject, simulate_recording
+from brain_sim.simulate import make_subject, simulate_recording
 
 
 def test_erp_of_the_own_item_shows_a_p300_the_others_do_not():

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from brain_core import bids, cli_data
+from brain_core import bids
 from brain_core.codec import encode_recording
 from brain_core.devices import CROWN_CH_NAMES
 from brain_core.errors import BrainError, NotFoundError
@@ -24,15 +24,9 @@ BIRTHDATE = "1993-03-12"
 
 @pytest.fixture
 def app() -> typer.Typer:
-    """The real ``brain`` app; a bare one with only these commands if cli_sim is missing."""
-    try:
-        from brain_core.cli import build_app
-    except ImportError as err:  # cli_sim is written by another helper in parallel
-        if "cli_sim" not in str(err):
-            raise
-        bare = typer.Typer()
-        cli_data.register(bare)
-        return bare
+    """The real ``brain`` app, with every installed package's commands."""
+    from brain_core.cli import build_app
+
     return build_app()
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from brain_core.codec import encode_recording
-from brain_core.simulate import simulate_dataset
 from brain_data.config import Settings as DataSettings
 from brain_data.features import init_feature_repo
 from brain_data.raw import committed_recordings, ingest_once, init_raw_repo, raw_repository
 from brain_receiver.spool import atomic_write
+from brain_sim.simulate import simulate_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from brain_core.simulate import simulate_dataset
 from brain_demo.run import run_demo
+from brain_sim.simulate import simulate_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -25,7 +25,7 @@ from schemathesis.checks import (
 )
 
 from brain_core.codec import MEDIA_TYPE, encode_recording
-from brain_core.simulate import make_subject, simulate_session
+from brain_sim.simulate import make_subject, simulate_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from brain_core.codec import MEDIA_TYPE, encode_recording
-from brain_core.simulate import make_subject, simulate_session
 from brain_receiver.auth import hash_password
+from brain_sim.simulate import make_subject, simulate_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -165,8 +165,8 @@ def test_fit_needs_two_subjects(synthetic):
 @pytest.mark.slow
 def test_the_real_pipeline_finds_the_birthdate_at_the_easy_preset():
     """Simulated recordings -> transform -> model, on a subject it never saw."""
-    from brain_core.simulate import simulate_dataset
     from brain_model.dataset import labelled_phases
+    from brain_sim.simulate import simulate_dataset
 
     recordings, birthdates = [], {}
     for session, label in simulate_dataset(5, preset="easy", seed=5, repetitions=6,

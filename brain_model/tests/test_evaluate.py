@@ -45,7 +45,7 @@ def test_repetition_index_counts_showings_per_item_in_onset_order():
 
 
 def test_a_dataset_must_share_one_channel_set():
-    from brain_core.simulate import make_subject, simulate_recording
+    from brain_sim.simulate import make_subject, simulate_recording
 
     a = make_subject("A1", seed=1, years=YEARS)
     b = make_subject("B1", seed=1, years=YEARS, ch_names=("Cz", "Pz", "Oz", "Fz"))
@@ -57,7 +57,7 @@ def test_a_dataset_must_share_one_channel_set():
 
 
 def test_a_dataset_needs_labels():
-    from brain_core.simulate import make_subject, simulate_recording
+    from brain_sim.simulate import make_subject, simulate_recording
 
     a = make_subject("A1", seed=1, years=YEARS)
     recording = simulate_recording(a, "month", repetitions=2, years=YEARS, seed=1)
@@ -94,7 +94,7 @@ def test_evaluation_rejects_an_unknown_estimator(synthetic):
 
 @pytest.fixture(scope="module")
 def bids_root(tmp_path_factory):
-    from brain_core.simulate import write_simulated_dataset
+    from brain_sim.simulate import write_simulated_dataset
 
     root = tmp_path_factory.mktemp("bids")
     return write_simulated_dataset(root, 4, preset="easy", seed=3, repetitions=3,

@@ -44,7 +44,6 @@ import httpx
 import pytest
 
 from brain_core.models import PHASES
-from brain_core.simulate import make_subject, simulate_session
 from brain_core.testing import Server, TcpProxy, free_port
 from brain_core.upload import ReceiverClient
 from brain_data.config import Settings as DataSettings
@@ -59,6 +58,7 @@ from brain_data.service import read_health
 from brain_drift.reference import save_reference, simulated_reference
 from brain_drift.tests.fake_kuma import FakeKuma
 from brain_receiver.auth import hash_password
+from brain_sim.simulate import make_subject, simulate_session
 
 pytestmark = [
     pytest.mark.integration,

@@ -43,7 +43,7 @@ import numpy as np
 from brain_core.devices import CROWN_CH_NAMES, CROWN_SFREQ
 from brain_core.errors import InvalidInputError, check_option
 from brain_core.models import PHASES, check_item
-from brain_core.simulate import Preset, SignalGenerator, SimulatedSubject, make_subject
+from brain_sim.simulate import Preset, SignalGenerator, SimulatedSubject, make_subject
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class CrownEmulator:
     Parameters
     ----------
     subject : str | SimulatedSubject
-        A label (a subject is then drawn with :func:`~brain_core.simulate.make_subject`
+        A label (a subject is then drawn with :func:`~brain_sim.simulate.make_subject`
         from ``preset`` and ``seed``) or a ready subject.
     port : int
         UDP port BrainFlow listens on (its ``ip_port``; the Crown's default is 9000).

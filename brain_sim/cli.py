@@ -49,7 +49,7 @@ to 127.0.0.1:PORT.
 For the stream to carry the subject's responses (a P300 to their own day,
 month and year), tell the emulator when each stimulus appears: start it
 with --stimulus-port and send OSC messages /brain/stimulus (phase, value,
-onset in UNIX seconds), e.g. with brain_core.emulator.send_stimulus.
+onset in UNIX seconds), e.g. with brain_sim.emulator.send_stimulus.
 Without them the stream is background EEG only.
 
 Example (then point BrainFlow, or the collector, at port 9000):
@@ -95,7 +95,7 @@ def simulate(
 ) -> None:
     """Write a labelled BIDS dataset of simulated subjects (see the command's help)."""
     from brain_core import bids
-    from brain_core.simulate import write_simulated_dataset
+    from brain_sim.simulate import write_simulated_dataset
 
     began = time.perf_counter()
     root = write_simulated_dataset(
@@ -136,7 +136,7 @@ def emulate_crown(
                                         help="Print the simulated subject's birthdate."),
 ) -> None:
     """Stream a simulated subject as a Neurosity Crown (see the command's help)."""
-    from brain_core.emulator import CrownEmulator
+    from brain_sim.emulator import CrownEmulator
 
     emulator = CrownEmulator(subject, port=port, host=host, preset=preset.value, seed=seed,
                              stimulus_port=stimulus_port)

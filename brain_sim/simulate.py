@@ -1,6 +1,6 @@
 """Simulated subjects: EEG that looks like EEG, with a P300 to the subject's own birthdate.
 
-Every service is tested against these recordings, and the :mod:`brain_core.emulator`
+Every service is tested against these recordings, and the :mod:`brain_sim.emulator`
 streams the same signal to BrainFlow's real Crown driver. The physics lives in one
 place, :class:`SignalGenerator`: ongoing EEG chunk by chunk (``background``) and the
 response to one stimulus (``response``); :func:`simulate_recording` adds the responses

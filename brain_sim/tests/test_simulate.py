@@ -12,7 +12,7 @@ from scipy.signal import butter, sosfiltfilt, welch
 from brain_core.devices import CROWN_CH_NAMES
 from brain_core.errors import InvalidInputError
 from brain_core.models import Recording
-from brain_core.simulate import (
+from brain_sim.simulate import (
     PRESETS,
     SignalGenerator,
     channel_positions,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from brain_core.devices import CROWN_CH_NAMES, _board_shim, device_profile
-from brain_core.emulator import CrownEmulator, send_stimulus
 from brain_core.errors import InvalidInputError
-from brain_core.simulate import SignalGenerator, make_subject
+from brain_sim.emulator import CrownEmulator, send_stimulus
+from brain_sim.simulate import SignalGenerator, make_subject
 
 
 def free_udp_port() -> int:
